@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AllErrorsFilter } from './common/error.filter';
+import { CommonModule } from './common/common.module';
+import { Runtime } from './config/runtime';
+import { RuntimeModule } from './config/runtime.module';
+import { DashboardModule } from './dashboard/dashboard.module';
+import { HealthModule } from './health/health.module';
+import { OrgsModule } from './orgs/orgs.module';
+import { TokensModule } from './tokens/tokens.module';
+
+/** Modules shared by the HTTP server and the CLI (no controllers needed by the CLI run). */
+export const CORE_MODULES = [CommonModule, OrgsModule, TokensModule];
+
+@Module({})
+export class AppModule {
+  static forRoot(rt: Runtime): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, HealthModule, DashboardModule],
+      providers: [{ provide: APP_FILTER, useClass: AllErrorsFilter }],
+    };
+  }
+}
+
+/** The CLI's module: the same services, no HTTP controllers. */
+@Module({})
+export class CliAppModule {
+  static forRoot(rt: Runtime): DynamicModule {
+    return { module: CliAppModule, imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES] };
+  }
+}

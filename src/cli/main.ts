@@ -1,0 +1,236 @@
+import 'reflect-metadata';
+import { Command, CommanderError, Option } from 'commander';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplicationContext } from '@nestjs/common';
+import { CliAppModule } from '../app.module';
+import { bootRuntime, Booted } from '../bootstrap';
+import { DomainError, invalid } from '../common/errors';
+import { createLogger } from '../common/logger';
+import { VERSION } from '../common/paths';
+import { ConfigError, loadEnv } from '../config/env';
+import { loadGatewayConfigFile } from '../config/gateway-config.loader';
+import { OrgsService } from '../orgs/orgs.service';
+import { ORG_ROLES, OrgRole } from '../orgs/membership.entity';
+import { TokensService, TokenView } from '../tokens/tokens.service';
+
+const ACTOR = 'cli';
+
+/** Boots the same modules as the server (no HTTP), runs `fn`, and always shuts down cleanly. */
+async function withApp<T>(fn: (app: INestApplicationContext, booted: Booted) => Promise<T>): Promise<T> {
+  const env = loadEnv();
+  // The CLI's stdout is its answer; logs go to stderr and only when something is wrong.
+  const logger = createLogger(process.env.LOG_LEVEL ? env.LOG_LEVEL : 'warn', require('pino').destination(2));
+  const booted = await bootRuntime({ env, logger });
+  const app = await NestFactory.createApplicationContext(CliAppModule.forRoot(booted.rt), { logger: false, abortOnError: false });
+  try {
+    return await fn(app, booted);
+  } finally {
+    await app.close().catch(() => undefined);
+    await booted.close();
+  }
+}
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  if (!rows.length) return '(none)';
+  const cells = rows.map((r) => columns.map((c) => String(r[c] ?? '')));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
+}
+
+const ownerLabel = (t: TokenView) => (t.owner.type === 'user' ? t.owner.email : `sa:${t.owner.name}`);
+const tokenStatus = (t: TokenView) =>
+  t.revokedAt ? 'revoked' : t.expiresAt && new Date(t.expiresAt) <= new Date() ? 'expired' : 'active';
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw invalid(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sluice')
+    .description('Sluice, the self-hosted LLM gateway: administration from the command line')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async () => {
+      await withApp(async () => undefined);
+      out('database schema is current');
+    });
+
+  const org = program.command('org').description('organizations');
+  org
+    .command('create <slug>')
+    .description('create an organization')
+    .option('--name <name>', 'display name (defaults to the slug)')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, o: { name?: string; json?: boolean }) => {
+      const created = await withApp((app) => app.get(OrgsService).createOrg(ACTOR, slug, o.name));
+      if (o.json) printJson({ id: created.id, slug: created.slug, name: created.name });
+      else out(`created organization ${created.slug} (${created.id})`);
+    });
+  org
+    .command('list')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const orgs = await withApp((app) => app.get(OrgsService).listOrgs());
+      const rows = orgs.map((x) => ({ id: x.id, slug: x.slug, name: x.name }));
+      if (o.json) printJson(rows);
+      else out(table(rows, ['slug', 'name', 'id']));
+    });
+
+  const user = program.command('user').description('users');
+  user
+    .command('create')
+    .description('create a user (or update an existing one), optionally adding them to an organization')
+    .requiredOption('--email <email>', 'email address')
+    .option('--name <name>', 'display name')
+    .option('--org <slug>', 'organization to add the user to')
+    .addOption(new Option('--role <role>', 'role in the organization').choices([...ORG_ROLES]))
+    .option('--global-admin', 'make the user a global admin')
+    .option('--json', 'print JSON')
+    .action(async (o: { email: string; name?: string; org?: string; role?: OrgRole; globalAdmin?: boolean; json?: boolean }) => {
+      const res = await withApp((app) =>
+        app.get(OrgsService).createUser(ACTOR, { email: o.email, displayName: o.name, orgSlug: o.org, role: o.role ?? (o.org ? 'member' : undefined), globalAdmin: o.globalAdmin }),
+      );
+      if (o.json) printJson({ id: res.user.id, email: res.user.email, globalAdmin: res.user.isGlobalAdmin, created: res.created, org: o.org ?? null, role: res.membership?.role ?? null });
+      else out(`${res.created ? 'created' : 'updated'} user ${res.user.email}${res.membership ? ` (${res.membership.role} of ${o.org})` : ''}${res.user.isGlobalAdmin ? ' [global admin]' : ''}`);
+    });
+
+  const team = program.command('team').description('teams');
+  team
+    .command('create')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--slug <slug>', 'team slug')
+    .option('--name <name>', 'display name')
+    .action(async (o: { org: string; slug: string; name?: string }) => {
+      const t = await withApp((app) => app.get(OrgsService).createTeam(ACTOR, o.org, o.slug, o.name));
+      out(`created team ${o.org}/${t.slug} (${t.id})`);
+    });
+  team
+    .command('add-member')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--team <slug>', 'team slug')
+    .requiredOption('--email <email>', 'member email')
+    .action(async (o: { org: string; team: string; email: string }) => {
+      await withApp((app) => app.get(OrgsService).addTeamMember(ACTOR, o.org, o.team, o.email));
+      out(`added ${o.email} to ${o.org}/${o.team}`);
+    });
+
+  program
+    .command('service-account')
+    .description('service accounts')
+    .command('create')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--name <name>', 'service account name')
+    .option('--team <slug>', 'team the account belongs to')
+    .option('--description <text>', 'what it is for')
+    .action(async (o: { org: string; name: string; team?: string; description?: string }) => {
+      const sa = await withApp((app) => app.get(OrgsService).createServiceAccount(ACTOR, o.org, o.name, { teamSlug: o.team, description: o.description }));
+      out(`created service account ${o.org}/${sa.name} (${sa.id})`);
+    });
+
+  const token = program.command('token').description('API tokens');
+  token
+    .command('create')
+    .description('issue a token; the secret is printed once and never stored')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--name <name>', 'token name')
+    .option('--user <email>', 'owner (created as a member if new)')
+    .option('--service-account <name>', 'owning service account (created if new)')
+    .option('--expires <when>', 'lifetime such as 30d or 12h, or an ISO date')
+    .option('--scopes <list>', 'comma-separated: proxy, admin, metrics (default proxy)')
+    .option('--models <patterns>', 'comma-separated model patterns the token is narrowed to, e.g. openai/*')
+    .option('--rpm <n>', 'requests per minute limit', positiveInt('--rpm'))
+    .option('--tpm <n>', 'tokens per minute limit', positiveInt('--tpm'))
+    .option('--json', 'print JSON')
+    .action(async (o: { org: string; name: string; user?: string; serviceAccount?: string; expires?: string; scopes?: string; models?: string; rpm?: number; tpm?: number; json?: boolean }) => {
+      const split = (s?: string) => s?.split(',').map((x) => x.trim()).filter(Boolean);
+      const res = await withApp((app) =>
+        app.get(TokensService).create(ACTOR, {
+          orgSlug: o.org,
+          name: o.name,
+          userEmail: o.user,
+          serviceAccountName: o.serviceAccount,
+          expires: o.expires,
+          scopes: split(o.scopes),
+          modelPatterns: split(o.models),
+          rpm: o.rpm,
+          tpm: o.tpm,
+        }),
+      );
+      if (o.json) {
+        printJson({ ...res.token, secret: res.secret });
+        return;
+      }
+      for (const n of res.notes) out(n);
+      out(`created token ${res.token.name} (${res.token.id}) for ${ownerLabel(res.token)} in ${res.token.org}`);
+      out('');
+      out(`  ${res.secret}`);
+      out('');
+      out('This is the only time the secret is shown. Store it now.');
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token immediately, on every instance')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const t = await withApp((app) => app.get(TokensService).revoke(ACTOR, id));
+      if (o.json) printJson(t);
+      else out(`revoked token ${t.name} (${t.id})`);
+    });
+  token
+    .command('list')
+    .requiredOption('--org <slug>', 'organization')
+    .option('--json', 'print JSON')
+    .action(async (o: { org: string; json?: boolean }) => {
+      const tokens = await withApp((app) => app.get(TokensService).list(o.org));
+      if (o.json) printJson(tokens);
+      else
+        out(table(tokens.map((t) => ({ id: t.id, name: t.name, prefix: t.prefix + '…', owner: ownerLabel(t), status: tokenStatus(t), expires: t.expiresAt ?? 'never', last_used: t.lastUsedAt ?? 'never' })), ['id', 'name', 'prefix', 'owner', 'status', 'expires', 'last_used']));
+    });
+
+  program
+    .command('config')
+    .description('gateway config document')
+    .command('validate <file>')
+    .description('check a gateway config JSON file against the schema')
+    .action(async (file: string) => {
+      loadGatewayConfigFile(file);
+      out(`${file}: valid`);
+    });
+
+  return program;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof DomainError || e instanceof ConfigError) {
+      process.stderr.write(`sluice: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`sluice: ${(e as Error)?.message?.split('\n')[0] ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  run(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,51 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import hbs from 'hbs';
+
+/**
+ * Registers every file under views/partials as a partial named by its relative path without the
+ * extension (`partials/usage/body.hbs` -> `usage/body`). Done synchronously at boot so the first
+ * request can never race a half-registered set (hbs's own registerPartials is asynchronous).
+ */
+export function registerViews(viewsDir: string): typeof hbs {
+  const partialsDir = path.join(viewsDir, 'partials');
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.hbs')) {
+        const name = path.relative(partialsDir, full).replace(/\\/g, '/').replace(/\.hbs$/, '');
+        hbs.registerPartial(name, fs.readFileSync(full, 'utf8'));
+      }
+    }
+  };
+  if (fs.existsSync(partialsDir)) walk(partialsDir);
+  registerHelpers(hbs);
+  return hbs;
+}
+
+function registerHelpers(h: typeof hbs) {
+  const hb = h.handlebars;
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('json', (v: unknown) => new hb.SafeString(JSON.stringify(v).replace(/</g, '\\u003c')));
+  hb.registerHelper('fmtInt', (n: unknown) => (typeof n === 'number' ? n.toLocaleString('en-US') : n ?? ''));
+  hb.registerHelper('compact', (n: unknown) => compactNumber(Number(n)));
+  hb.registerHelper('usd', (micros: unknown) => formatUsd(Number(micros)));
+}
+
+export function compactNumber(n: number): string {
+  if (!Number.isFinite(n)) return '';
+  const abs = Math.abs(n);
+  if (abs >= 1e9) return (n / 1e9).toFixed(abs >= 1e10 ? 0 : 1).replace(/\.0$/, '') + 'B';
+  if (abs >= 1e6) return (n / 1e6).toFixed(abs >= 1e7 ? 0 : 1).replace(/\.0$/, '') + 'M';
+  if (abs >= 1e3) return (n / 1e3).toFixed(abs >= 1e4 ? 0 : 1).replace(/\.0$/, '') + 'k';
+  return String(Math.round(n));
+}
+
+/** Micro-dollars to a display string: $3.41, $0.0042 for sub-cent amounts. */
+export function formatUsd(micros: number): string {
+  if (!Number.isFinite(micros)) return '';
+  const usd = micros / 1e6;
+  if (usd !== 0 && Math.abs(usd) < 0.01) return '$' + usd.toFixed(4);
+  return '$' + usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}

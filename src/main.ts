@@ -1,0 +1,77 @@
+import 'reflect-metadata';
+import type { Server } from 'node:http';
+import { bootRuntime, createApp } from './bootstrap';
+import { ConfigError, loadEnv } from './config/env';
+
+/**
+ * `npm start`: validate, reach or start PostgreSQL, migrate, serve. SIGTERM/SIGINT stop accepting,
+ * let in-flight requests finish (bounded by SHUTDOWN_GRACE_MS), flush, close the database and stop
+ * the embedded PostgreSQL.
+ */
+async function main() {
+  let env;
+  try {
+    env = loadEnv();
+  } catch (e) {
+    return fail(e);
+  }
+  let booted;
+  try {
+    booted = await bootRuntime({ env });
+  } catch (e) {
+    return fail(e);
+  }
+  const { rt } = booted;
+  const app = await createApp(rt);
+  try {
+    await app.listen(env.PORT, env.HOST);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    await app.close().catch(() => undefined);
+    await booted.close();
+    return fail(new ConfigError(err.code === 'EADDRINUSE' ? `PORT: address ${env.HOST}:${env.PORT} is already in use` : `HOST: cannot listen (${err.code ?? err.message})`));
+  }
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const shownHost = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  const url = `http://${shownHost}:${env.PORT}`;
+  rt.logger.info({ url, database: booted.db.embedded ? 'embedded' : 'external' }, 'Sluice is listening');
+  // One plain line for people: the JSON log above is for machines.
+  process.stdout.write(`Sluice listening on ${url} (UI: ${url}/ui)\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      rt.logger.warn('grace period over; closing remaining connections');
+      server.closeAllConnections();
+    }, env.SHUTDOWN_GRACE_MS);
+    timer.unref();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    clearTimeout(timer);
+    await app.close().catch((e) => rt.logger.error({ err: String(e) }, 'error while closing the application'));
+    await booted.close();
+    rt.logger.info('stopped');
+    rt.logger.flush?.();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function fail(e: unknown): never {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`sluice: ${e.message}\n`);
+  } else {
+    process.stderr.write(`sluice: failed to start: ${(e as Error)?.message?.split('\n')[0] ?? String(e)}\n`);
+  }
+  process.exit(1);
+}
+
+void main();

@@ -1,0 +1,25 @@
+import { defineEntity, InferEntity } from '@mikro-orm/core';
+import { baseProperties } from '../db/base.entity';
+
+export const Team = defineEntity({
+  name: 'Team',
+  tableName: 'team',
+  properties: (p) => ({
+    ...baseProperties,
+    orgId: p.uuid(),
+    slug: p.string(),
+    name: p.string(),
+  }),
+});
+export type Team = InferEntity<typeof Team>;
+
+export const TeamMember = defineEntity({
+  name: 'TeamMember',
+  tableName: 'team_member',
+  properties: (p) => ({
+    ...baseProperties,
+    teamId: p.uuid(),
+    userId: p.uuid(),
+  }),
+});
+export type TeamMember = InferEntity<typeof TeamMember>;
