@@ -85,7 +85,6 @@ export async function createApp(rt: Runtime): Promise<NestExpressApplication> {
   app.set('view options', { layout: 'layouts/main' });
   app.set('view cache', true);
   app.setLocal('version', VERSION);
-  app.enableShutdownHooks([]);
   await app.init();
   return app;
 }

@@ -58,7 +58,10 @@ export function buildProgram(): Command {
     .description('Sluice, the self-hosted LLM gateway: administration from the command line')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Set before subcommands are added so they inherit it: errors come back to run(), which
+    // owns the exit code, instead of commander calling process.exit itself.
+    .exitOverride();
 
   program
     .command('migrate')
@@ -214,7 +217,7 @@ export function buildProgram(): Command {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return 0;

@@ -1,0 +1,81 @@
+import request from 'supertest';
+import { startTestApp, TestApp } from './support/app';
+import { createOrg, createToken, createUser } from './support/factories';
+import { dumpDatabase } from './support/pg';
+
+describe('foundation: HTTP basics on a real PostgreSQL', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { BODY_LIMIT: '64kb' } });
+  });
+  afterAll(() => t?.close());
+
+  it('serves /healthz and /readyz as JSON', async () => {
+    const h = await request(t.url).get('/healthz').expect(200);
+    expect(h.body).toEqual({ status: 'ok' });
+    const r = await request(t.url).get('/readyz').expect(200);
+    expect(r.body).toEqual({ status: 'ready', database: 'ok', migrations: 'current' });
+    expect(h.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('echoes a sane caller request id and replaces an unsafe one', async () => {
+    const a = await request(t.url).get('/healthz').set('x-request-id', 'abc-123').expect(200);
+    expect(a.headers['x-request-id']).toBe('abc-123');
+    const b = await request(t.url).get('/healthz').set('x-request-id', 'bad id with spaces').expect(200);
+    expect(b.headers['x-request-id']).not.toBe('bad id with spaces');
+  });
+
+  it('answers 413 in the caller format when the body is over BODY_LIMIT', async () => {
+    const big = JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'a'.repeat(70 * 1024) }] });
+    const oa = await request(t.url).post('/v1/chat/completions').set('content-type', 'application/json').send(big).expect(413);
+    expect(oa.body.error.message).toMatch(/larger than the configured limit/);
+    expect(oa.body.error.type).toBe('invalid_request_error');
+    const an = await request(t.url).post('/v1/messages').set('content-type', 'application/json').send(big).expect(413);
+    expect(an.body).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
+  });
+
+  it('reports invalid JSON without quoting the body', async () => {
+    const r = await request(t.url).post('/v1/chat/completions').set('content-type', 'application/json').send('{"secret-ish": nope').expect(400);
+    expect(r.body.error.message).toBe('request body is not valid JSON');
+    expect(JSON.stringify(r.body)).not.toContain('secret-ish');
+  });
+
+  it('maps unknown routes to 404 in each format without a stack', async () => {
+    const api = await request(t.url).get('/api/v1/nothing').expect(404);
+    expect(api.body.error).toMatchObject({ code: 'not_found' });
+    const page = await request(t.url).get('/ui/nothing-here').expect(404);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.text).toContain('no route for GET /ui/nothing-here');
+    expect(page.text).not.toMatch(/at \w+ \(/);
+    const frag = await request(t.url).get('/ui/nothing-here').set('HX-Request', 'true').expect(404);
+    expect(frag.text).not.toContain('<html');
+    expect(frag.text).toContain('alert-error');
+  });
+
+  it('renders the base layout with htmx and uPlot served by the app', async () => {
+    const page = await request(t.url).get('/ui').expect(200);
+    expect(page.text).toContain('<nav class="nav"');
+    for (const href of ['/ui/usage', '/ui/logs', '/ui/budgets', '/ui/settings']) expect(page.text).toContain(`href="${href}"`);
+    expect(page.text).toContain('/static/vendor/htmx/htmx.min.js');
+    expect(page.text).toContain('/static/vendor/uplot/uPlot.iife.min.js');
+    expect(page.text).not.toMatch(/https?:\/\/(cdn|unpkg)/);
+    expect(page.headers['vary']).toMatch(/HX-Request/i);
+    const frag = await request(t.url).get('/ui').set('HX-Request', 'true').expect(200);
+    expect(frag.text).not.toContain('<html');
+    const htmx = await request(t.url).get('/static/vendor/htmx/htmx.min.js').expect(200);
+    expect(htmx.headers['content-type']).toMatch(/javascript/);
+    await request(t.url).get('/static/vendor/uplot/uPlot.iife.min.js').expect(200);
+    await request(t.url).get('/static/css/app.css').expect(200);
+  });
+
+  it('stores only hashes of token secrets', async () => {
+    const org = await createOrg(t.app, 'acme-found');
+    await createUser(t.app, { email: 'owner@acme.test', org: org.slug, role: 'admin' });
+    const tok = await createToken(t.app, { orgSlug: org.slug, userEmail: 'owner@acme.test', name: 'laptop' });
+    const dump = await dumpDatabase(t.db.url);
+    expect(dump).toContain(tok.id);
+    expect(dump).toContain(tok.token.prefix);
+    expect(dump).not.toContain(tok.secret);
+    expect(dump).not.toContain(tok.secret.slice(16));
+  });
+});
