@@ -140,6 +140,10 @@ create table request_log (
   cache_write_tokens integer not null default 0,
   reasoning_tokens integer not null default 0,
   cost_micros bigint not null default 0,
+  -- true when the provider reported no usage (cut-off streams, providers without usage) and the
+  -- counts are estimated from what was sent and delivered; an explicit zero is never estimated.
+  usage_estimated boolean not null default false,
+  client_device text,
   primary key (created_at, id)
 ) partition by range (created_at);
 create table request_log_default partition of request_log default;

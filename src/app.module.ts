@@ -6,18 +6,20 @@ import { Runtime } from './config/runtime';
 import { RuntimeModule } from './config/runtime.module';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
+import { DbModule } from './db/db.module';
 import { OrgsModule } from './orgs/orgs.module';
+import { ProxyModule } from './proxy/proxy.module';
 import { TokensModule } from './tokens/tokens.module';
 
 /** Modules shared by the HTTP server and the CLI (no controllers needed by the CLI run). */
-export const CORE_MODULES = [CommonModule, OrgsModule, TokensModule];
+export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule];
 
 @Module({})
 export class AppModule {
   static forRoot(rt: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, HealthModule, DashboardModule],
+      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, ProxyModule, HealthModule, DashboardModule],
       providers: [{ provide: APP_FILTER, useClass: AllErrorsFilter }],
     };
   }

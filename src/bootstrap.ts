@@ -13,6 +13,7 @@ import { Env, loadEnv } from './config/env';
 import { loadGatewayConfigFile } from './config/gateway-config.loader';
 import { Runtime } from './config/runtime';
 import { resolveSecretKeys } from './config/secret-key';
+import { resolveSecretRef } from './config/secret-refs';
 import { resolveDatabase, ResolvedDatabase } from './db/database-url';
 import { migrate } from './db/migrate';
 import { buildOrmConfig } from './db/mikro-orm.config';
@@ -32,6 +33,8 @@ export async function bootRuntime(opts: { env?: Env; logger?: Logger; migrate?: 
   const env = opts.env ?? loadEnv();
   const logger = opts.logger ?? createLogger(env.LOG_LEVEL);
   const gatewayConfig = loadGatewayConfigFile(env.SLUICE_CONFIG);
+  // Fail boot now, naming the variable, rather than on the first request that needs the key.
+  for (const [name, p] of Object.entries(gatewayConfig.providers)) resolveSecretRef(p.apikey, `providers.${name}.apikey`);
   const keys = resolveSecretKeys(env);
   if (keys.source === 'file-created') logger.info({ dir: env.SLUICE_DATA_DIR }, 'generated a secret key into the data directory (set SLUICE_SECRET_KEY to share one across instances)');
   const db = await resolveDatabase(env, (m) => logger.info(m));

@@ -22,7 +22,13 @@ async function main() {
     return fail(e);
   }
   const { rt } = booted;
-  const app = await createApp(rt);
+  let app;
+  try {
+    app = await createApp(rt);
+  } catch (e) {
+    await booted.close();
+    return fail(e);
+  }
   try {
     await app.listen(env.PORT, env.HOST);
   } catch (e) {

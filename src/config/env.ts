@@ -56,6 +56,9 @@ export const envSchema = z.object({
   BODY_LIMIT: byteSize.default(10 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: positiveInt('milliseconds').default(10_000),
   EMBEDDED_PG_PORT: port.default(54329),
+  USAGE_QUEUE_MAX: positiveInt('records').default(50_000),
+  USAGE_BATCH_SIZE: positiveInt('records').default(1_000),
+  USAGE_FLUSH_MS: positiveInt('milliseconds').default(200),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'SLUICE_DATA_DIR'> & {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { RUNTIME, Runtime } from '../config/runtime';
+import { RUNTIME, type Runtime } from '../config/runtime';
 
 /** Data for the landing page: what is configured, so a new install shows its next step. */
 @Injectable()

@@ -10,7 +10,7 @@ import { ServiceAccount } from '../orgs/service-account.entity';
 import { ApiToken, TOKEN_SCOPES, TokenScope } from './api-token.entity';
 import { generateToken } from './token-format';
 
-export const TOKEN_CHANNEL = 'sluice_token';
+import { TOKEN_CHANNEL } from './principal-cache.service';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CreateTokenInput {

@@ -36,6 +36,8 @@ export const RequestLog = defineEntity({
     cacheWriteTokens: p.integer(),
     reasoningTokens: p.integer(),
     costMicros: p.bigint('number'),
+    usageEstimated: p.boolean(),
+    clientDevice: p.string().nullable(),
   }),
 });
 export type RequestLog = InferEntity<typeof RequestLog>;

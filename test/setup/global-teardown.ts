@@ -18,7 +18,7 @@ export default async function globalTeardown() {
       }
     }).catch(() => undefined);
   }
-  const pg = (globalThis as Record<string, { stop(): Promise<void> }>).__SLUICE_EMBEDDED_PG__;
+  const pg = (globalThis as unknown as Record<string, { stop(): Promise<void> } | undefined>).__SLUICE_EMBEDDED_PG__;
   if (pg) await pg.stop();
 
   const secretsFile = path.join(ARTIFACTS, 'secrets.txt');

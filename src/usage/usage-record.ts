@@ -1,0 +1,32 @@
+/** One proxied request as the usage writer stores it (a request_log row). */
+export interface UsageRecord {
+  id: string;
+  createdAt: Date;
+  requestId: string;
+  orgId: string;
+  teamId: string | null;
+  tokenId: string | null;
+  ownerUserId: string | null;
+  serviceAccountId: string | null;
+  endUser: string | null;
+  sessionId: string | null;
+  client: string | null;
+  clientDevice: string | null;
+  tags: string[] | null;
+  provider: string | null;
+  model: string | null;
+  endpoint: string;
+  stream: boolean;
+  status: number;
+  errorType: string | null;
+  cancelled: boolean;
+  latencyMs: number;
+  ttftMs: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  usageEstimated: boolean;
+}

@@ -1,0 +1,175 @@
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
+import { PgPool } from '../db/pg-pool';
+import { UsageRecord } from './usage-record';
+
+const COLUMNS: [keyof UsageRecord, string, string][] = [
+  ['id', 'id', 'uuid'],
+  ['createdAt', 'created_at', 'timestamptz'],
+  ['requestId', 'request_id', 'text'],
+  ['orgId', 'org_id', 'uuid'],
+  ['teamId', 'team_id', 'uuid'],
+  ['tokenId', 'token_id', 'uuid'],
+  ['ownerUserId', 'owner_user_id', 'uuid'],
+  ['serviceAccountId', 'service_account_id', 'uuid'],
+  ['endUser', 'end_user', 'text'],
+  ['sessionId', 'session_id', 'text'],
+  ['client', 'client', 'text'],
+  ['clientDevice', 'client_device', 'text'],
+  ['tags', 'tags', 'jsonb'],
+  ['provider', 'provider', 'text'],
+  ['model', 'model', 'text'],
+  ['endpoint', 'endpoint', 'text'],
+  ['stream', 'stream', 'boolean'],
+  ['status', 'status', 'int4'],
+  ['errorType', 'error_type', 'text'],
+  ['cancelled', 'cancelled', 'boolean'],
+  ['latencyMs', 'latency_ms', 'float8'],
+  ['ttftMs', 'ttft_ms', 'float8'],
+  ['inputTokens', 'input_tokens', 'int4'],
+  ['outputTokens', 'output_tokens', 'int4'],
+  ['cachedInputTokens', 'cached_input_tokens', 'int4'],
+  ['cacheWriteTokens', 'cache_write_tokens', 'int4'],
+  ['reasoningTokens', 'reasoning_tokens', 'int4'],
+  ['costMicros', 'cost_micros', 'int8'],
+  ['usageEstimated', 'usage_estimated', 'boolean'],
+];
+
+// One statement per batch: every column travels as one array parameter and unnest() turns them
+// back into rows, so a batch of 1,000 costs one round trip and one parse.
+const INSERT_SQL = `insert into request_log (${COLUMNS.map((c) => c[1]).join(', ')})
+select ${COLUMNS.map(([, col]) => (col === 'tags' ? `case when u.tags is null then null else array(select jsonb_array_elements_text(u.tags)) end` : `u.${col}`)).join(', ')}
+  from unnest(${COLUMNS.map(([, , type], i) => `$${i + 1}::${type}[]`).join(', ')}) as u(${COLUMNS.map((c) => c[1]).join(', ')})`;
+
+export interface WriterStats {
+  queued: number;
+  admitted: number;
+  written: number;
+  failedFlushes: number;
+  rejected: number;
+}
+
+/**
+ * Writes usage records off the request path in batches. Bounded: `admit()` is asked before a
+ * request is forwarded and says no (the proxy answers 503) when queued plus in-flight records
+ * would exceed the limit, so a record is never dropped for lack of room. Failed batches stay at
+ * the head of the queue and are retried with backoff; shutdown flushes everything it can.
+ */
+@Injectable()
+export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
+  private queue: UsageRecord[] = [];
+  private admitted = 0;
+  private flushing: Promise<void> | null = null;
+  private timer?: NodeJS.Timeout;
+  private maintenance?: NodeJS.Timeout;
+  private backoffMs = 0;
+  private readonly waiters: (() => void)[] = [];
+  readonly stats: WriterStats = { queued: 0, admitted: 0, written: 0, failedFlushes: 0, rejected: 0 };
+  private readonly maxPending: number;
+  private readonly batchSize: number;
+  private readonly intervalMs: number;
+
+  constructor(
+    private readonly pool: PgPool,
+    @Inject(RUNTIME) rt: Runtime,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.maxPending = rt.env.USAGE_QUEUE_MAX;
+    this.batchSize = rt.env.USAGE_BATCH_SIZE;
+    this.intervalMs = rt.env.USAGE_FLUSH_MS;
+  }
+
+  onModuleInit() {
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.timer.unref();
+    // Daily partitions are created a week ahead; keep that horizon moving.
+    this.maintenance = setInterval(() => void this.pool.query('select sluice_ensure_request_log_partitions(1, 7)').catch(() => undefined), 3_600_000);
+    this.maintenance.unref();
+  }
+
+  // Before, not on, shutdown: the database pool closes in onApplicationShutdown.
+  async beforeApplicationShutdown() {
+    clearInterval(this.timer);
+    clearInterval(this.maintenance);
+    const deadline = Date.now() + 15_000;
+    while ((this.queue.length || this.flushing) && Date.now() < deadline) {
+      this.backoffMs = 0;
+      await this.flush();
+      if (this.queue.length) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (this.queue.length) this.logger.error({ lost: this.queue.length }, 'usage records could not be written before shutdown');
+  }
+
+  /** Reserve room for one record; false means "push back" (503). */
+  admit(): boolean {
+    if (this.queue.length + this.admitted >= this.maxPending) {
+      this.stats.rejected++;
+      return false;
+    }
+    this.admitted++;
+    this.stats.admitted = this.admitted;
+    return true;
+  }
+
+  record(r: UsageRecord): void {
+    if (this.admitted > 0) this.admitted--;
+    this.queue.push(r);
+    this.stats.queued = this.queue.length;
+    this.stats.admitted = this.admitted;
+    if (this.queue.length >= this.batchSize) void this.flush();
+  }
+
+  get depth(): number {
+    return this.queue.length + this.admitted;
+  }
+
+  /** Resolves when everything recorded so far is in the database (tests, shutdown). */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.queue.length || this.flushing) && Date.now() < deadline) {
+      await this.flush();
+      if (this.queue.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.queue.length) throw new Error(`usage writer did not drain (${this.queue.length} queued)`);
+  }
+
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (!this.queue.length) return Promise.resolve();
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async flushLoop(): Promise<void> {
+    if (this.backoffMs) await new Promise((r) => setTimeout(r, this.backoffMs));
+    while (this.queue.length) {
+      const batch = this.queue.slice(0, this.batchSize);
+      try {
+        await this.insert(batch);
+      } catch (e) {
+        this.stats.failedFlushes++;
+        this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5_000);
+        this.logger.warn({ err: (e as Error).message, pending: this.queue.length, retryInMs: this.backoffMs }, 'usage batch failed; will retry');
+        return;
+      }
+      this.queue.splice(0, batch.length);
+      this.stats.written += batch.length;
+      this.stats.queued = this.queue.length;
+      this.backoffMs = 0;
+    }
+  }
+
+  private async insert(batch: UsageRecord[]): Promise<void> {
+    const params = COLUMNS.map(([key, , type]) =>
+      batch.map((r) => {
+        const v = r[key];
+        if (type === 'jsonb') return v === null ? null : JSON.stringify(v);
+        return v;
+      }),
+    );
+    await this.pool.query(INSERT_SQL, params);
+  }
+}
