@@ -3,7 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startTestApp, TestApp } from './support/app';
 import { createOrg, createTeam, createToken, createUser } from './support/factories';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
-import { freePort, registerSecret, withDatabase } from './support/pg';
+import { dumpDatabase, freePort, registerSecret, withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 import { TokensService } from '../src/tokens/tokens.service';
 import { OrgsService } from '../src/orgs/orgs.service';
@@ -405,5 +405,12 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
     expect(t.app.get(UsageWriter).stats.failedFlushes).toBeGreaterThan(0);
     await withDatabase(t.db.url, (c) => c.query('alter table request_log_away rename to request_log'));
     await rowFor(res.response.headers.get('x-request-id')!);
+  });
+
+  it('stores no token, provider key or Authorization value in any table', async () => {
+    await t.app.get(UsageWriter).drain();
+    const dump = await dumpDatabase(t.db.url);
+    expect(dump).toContain(acmeToken.id);
+    for (const secret of [acmeToken.secret, otherToken.secret, OPENAI_KEY, ANTHROPIC_KEY]) expect(dump).not.toContain(secret);
   });
 });

@@ -1,0 +1,380 @@
+#!/usr/bin/env node
+'use strict';
+// Sluice benchmark: direct vs Sluice vs Portkey against a fake OpenAI-compatible upstream on
+// loopback. `npm run bench` (builds dist/ first). Prints a table and one JSON line, writes
+// test/bench/results/latest.json. Reports numbers and ratios; it never asserts timings.
+//
+//   A  upstream answers in 20 ms: added latency at concurrency 1 (p50/p99 vs direct),
+//      throughput at concurrency 64 (req/s, ratio vs direct)
+//   B  stream, first chunk after 20 ms then one every 20 ms (5 chunks): added TTFT p50/p99
+//   C  upstream answers at once (the gateway is the bottleneck): req/s at concurrency 64, Sluice/Portkey
+//
+// Processes: this one is the load client (undici Pools, keep-alive); the fake upstream, Portkey and
+// Sluice are child processes. Concurrency-1 phases interleave the targets request by request;
+// concurrency-64 phases run back to back in interleaved order (direct, sluice, portkey, direct, ...)
+// and keep the better of the repetitions.
+//
+// Knobs (env): BENCH_QUICK=1 (short smoke run), BENCH_TARGETS=direct,portkey (subset),
+// BENCH_LAT_ROUNDS, BENCH_STREAM_ROUNDS, BENCH_TPUT_SECONDS, BENCH_REPS, BENCH_PG_URL.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const children = require('./children');
+const { SkipTarget, directTarget, portkeyTarget, sluiceTarget } = require('./targets');
+const load = require('./load');
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(`bench: needs Node 24 (this is ${process.version}); run it with ${children.NODE}\n`);
+  process.exit(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The targets. `direct` must stay first (the baseline). Add Sluice variants here, e.g.
+//   sluiceTarget({ name: 'sluice+budget', setup: async (cli) => { await cli([...]); } }),
+//   sluiceTarget({ name: 'sluice+capture', config: (doc) => ({ ...doc, capture: { ... } }) }),
+const TARGETS = [directTarget(), sluiceTarget({ name: 'sluice' }), portkeyTarget()];
+// ---------------------------------------------------------------------------------------------
+
+const envNum = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' && Number.isFinite(Number(process.env[k])) ? Number(process.env[k]) : d);
+const QUICK = process.env.BENCH_QUICK === '1';
+const CFG = {
+  concurrency: 64,
+  latency: { warmup: QUICK ? 10 : 30, rounds: envNum('BENCH_LAT_ROUNDS', QUICK ? 60 : 300), deadlineMs: 90_000 },
+  stream: { warmup: QUICK ? 5 : 20, rounds: envNum('BENCH_STREAM_ROUNDS', QUICK ? 30 : 300), deadlineMs: 150_000, chunks: 5, chunkIntervalMs: 20, firstChunkMs: 20 },
+  throughput: { seconds: envNum('BENCH_TPUT_SECONDS', QUICK ? 2 : 8), warmupSeconds: QUICK ? 0.5 : 1, reps: envNum('BENCH_REPS', 2) },
+  instantDirectReps: 1,
+  upstreamDelayMs: 20,
+  hardLimitMs: envNum('BENCH_HARD_LIMIT_SECONDS', 600) * 1000,
+};
+
+const RESULTS_DIR = path.join(__dirname, 'results');
+const LOG_DIR = path.join(RESULTS_DIR, 'logs');
+const runId = crypto.randomBytes(4).toString('hex');
+const t0 = Date.now();
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+
+// ----- cleanup on every way out -----
+const started = []; // {name, stop}
+let upstream = null;
+let cleaning = null;
+function cleanup() {
+  if (!cleaning) {
+    cleaning = (async () => {
+      for (const s of started.reverse()) await Promise.race([s.stop().catch((e) => log(`stopping ${s.name}: ${e.message}`)), load.sleep(8000)]);
+      if (upstream) await upstream.stop(2000);
+      await children.stopAll(3000);
+    })();
+  }
+  return cleaning;
+}
+process.on('exit', children.killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    log(`${sig}: stopping child processes`);
+    Promise.race([cleanup(), load.sleep(10_000)]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  });
+}
+const hardLimit = setTimeout(() => {
+  log(`hard time limit (${CFG.hardLimitMs / 1000}s) reached: stopping`);
+  Promise.race([cleanup(), load.sleep(10_000)]).finally(() => process.exit(3));
+}, CFG.hardLimitMs);
+hardLimit.unref();
+
+// ----- the fake upstream (child process, controlled over IPC) -----
+async function startUpstream() {
+  const h = children.forkNode('fake-upstream', path.join(__dirname, 'fake-upstream.js'), [], { logFile: path.join(LOG_DIR, 'fake-upstream.log') });
+  const pending = new Map();
+  let seq = 0;
+  let port = null;
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fake upstream not ready: ${h.tail()}`)), 10_000);
+    h.child.on('message', (m) => {
+      if (m.type === 'listening') {
+        clearTimeout(timer);
+        port = m.port;
+        resolve();
+      } else if (pending.has(m.id)) {
+        pending.get(m.id)(m);
+        pending.delete(m.id);
+      }
+    });
+    h.child.once('exit', () => reject(new Error(`fake upstream exited: ${h.tail()}`)));
+  });
+  await ready;
+  const ask = (msg) =>
+    new Promise((resolve, reject) => {
+      const id = ++seq;
+      const timer = setTimeout(() => reject(new Error('fake upstream IPC timeout')), 5000);
+      pending.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      h.child.send({ ...msg, id });
+    });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    behave: async (b) => (await ask({ type: 'behave', ...b })).behaviour,
+    stats: async () => (await ask({ type: 'stats' })).stats,
+    stop: (g) => h.stop(g),
+  };
+}
+
+// ----- formatting -----
+const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '—');
+const signed = (v, d = 2) => (Number.isFinite(v) ? (v >= 0 ? '+' : '') + v.toFixed(d) : '—');
+const round = (v, d = 3) => (Number.isFinite(v) ? Number(v.toFixed(d)) : null);
+function table(headers, rows) {
+  const cells = [headers, ...rows].map((r) => r.map(String));
+  const w = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [line(cells[0]), w.map((n) => '-'.repeat(n)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+async function main() {
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  for (const f2 of fs.readdirSync(LOG_DIR)) if (f2.endsWith('.log')) fs.rmSync(path.join(LOG_DIR, f2), { force: true });
+  const gi = path.join(RESULTS_DIR, '.gitignore');
+  if (!fs.existsSync(gi)) fs.writeFileSync(gi, '*.json\n*.log\nlogs/\n');
+
+  const only = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',').map((s) => s.trim())) : null;
+  const wanted = TARGETS.filter((t) => t.name === 'direct' || !only || only.has(t.name));
+  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgAtStart: os.loadavg().map((x) => round(x, 2)), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  log(`run ${runId}: ${machine.cpus} CPUs, load average ${machine.loadavgAtStart.join(' ')}, ${QUICK ? 'QUICK mode' : 'full run'}`);
+  if (machine.loadavgAtStart[0] > machine.cpus * 0.5) log('note: the machine is already busy; expect noisy numbers');
+
+  upstream = await startUpstream();
+  log(`fake upstream on ${upstream.url}`);
+  const ctx = { upstream: { url: upstream.url, port: upstream.port }, logDir: LOG_DIR, runId, log };
+
+  // ----- start targets -----
+  const skipped = {};
+  const active = []; // {name, url, headers, model, stop, stream: bool}
+  for (const t of wanted) {
+    log(`starting ${t.name}…`);
+    const ts = Date.now();
+    let inst;
+    try {
+      inst = await t.start(ctx);
+    } catch (e) {
+      if (t.name === 'direct') throw e;
+      skipped[t.name] = e instanceof SkipTarget ? e.message : `failed to start: ${e.message}`;
+      log(`SKIP ${t.name}: ${skipped[t.name]}`);
+      continue;
+    }
+    started.push({ name: t.name, stop: inst.stop });
+    // Probe: one non-stream and one stream request, checked, and seen by the upstream.
+    await upstream.behave({ delayMs: 0, chunkIntervalMs: 1, chunks: 5 });
+    await upstream.stats();
+    const target = { name: t.name, url: inst.url, headers: inst.headers || {}, model: inst.model };
+    const pr = load.prepare(target, { stream: false });
+    const r = await load.once(pr, { keepBody: true });
+    await pr.close();
+    let reason = null;
+    if (r.status === 404) reason = `POST ${new URL(inst.url).pathname} answers 404 (the proxy route does not exist yet)`;
+    else if (!r.ok) reason = `probe request failed: ${r.error || `HTTP ${r.status} ${String(r.body).slice(0, 200)}`}`;
+    else {
+      try {
+        const doc = JSON.parse(r.body);
+        if (!doc.choices?.[0]?.message) reason = `probe answer has no choices[0].message: ${r.body.slice(0, 200)}`;
+      } catch {
+        reason = `probe answer is not JSON: ${String(r.body).slice(0, 200)}`;
+      }
+    }
+    const seen = await upstream.stats();
+    if (!reason && seen.chat !== 1) reason = `the upstream saw ${seen.chat} chat requests for 1 probe (cache? retries?)`;
+    if (reason) {
+      skipped[t.name] = reason;
+      log(`SKIP ${t.name}: ${reason}`);
+      await inst.stop().catch(() => undefined);
+      started.pop();
+      continue;
+    }
+    const ps = load.prepare(target, { stream: true });
+    const rs = await load.once(ps, { keepBody: true });
+    await ps.close();
+    target.stream = rs.ok;
+    if (!rs.ok) {
+      skipped[`${t.name} (stream)`] = `stream probe failed: ${rs.error || `HTTP ${rs.status}, [DONE] ${rs.sawDone ? 'seen' : 'missing'}: ${String(rs.body).slice(0, 200)}`}`;
+      log(`${t.name}: streams left out: ${skipped[`${t.name} (stream)`]}`);
+    }
+    await upstream.stats();
+    active.push(target);
+    log(`${t.name} ready on ${new URL(inst.url).origin} (${((Date.now() - ts) / 1000).toFixed(1)}s)`);
+  }
+  const names = active.map((t) => t.name);
+  const gateways = active.filter((t) => t.name !== 'direct');
+  const reps = Math.max(1, CFG.throughput.reps);
+  const tputOpts = { concurrency: CFG.concurrency, durationMs: CFG.throughput.seconds * 1000, warmupMs: CFG.throughput.warmupSeconds * 1000 };
+
+  const runThroughput = async (list, nReps, label) => {
+    const runs = Object.fromEntries(list.map((t) => [t.name, []]));
+    for (let rep = 0; rep < nReps; rep++) {
+      for (const t of list) {
+        if (rep >= (t.reps ?? nReps)) continue;
+        await upstream.stats();
+        const r = await load.throughput(t, tputOpts);
+        const st = await upstream.stats();
+        r.upstreamRequests = st.chat;
+        runs[t.name].push(r);
+        log(`${label} ${t.name} #${rep + 1}: ${f(r.rps, 0)} req/s (${r.ok} ok, ${r.errors} errors${r.errors ? `, last: ${r.lastError}` : ''}) p50 ${f(r.latency?.p50)} ms p99 ${f(r.latency?.p99)} ms`);
+      }
+    }
+    const out = {};
+    for (const [name, rs] of Object.entries(runs)) {
+      const best = rs.reduce((a, b) => (b.rps > a.rps ? b : a), rs[0]);
+      out[name] = {
+        bestRps: round(best.rps, 1),
+        runs: rs.map((r) => ({ rps: round(r.rps, 1), ok: r.ok, errors: r.errors, lastError: r.lastError, seconds: round(r.seconds, 3), upstreamRequests: r.upstreamRequests, p50Ms: round(r.latency?.p50), p99Ms: round(r.latency?.p99) })),
+      };
+    }
+    return out;
+  };
+
+  const results = { a: {}, b: {}, c: {} };
+
+  // ----- A: upstream answers in 20 ms -----
+  await upstream.behave({ delayMs: CFG.upstreamDelayMs, chunkIntervalMs: CFG.stream.chunkIntervalMs, chunks: CFG.stream.chunks });
+  log(`A: latency at concurrency 1, ${CFG.latency.rounds} rounds × ${names.join(', ')} (interleaved, after ${CFG.latency.warmup} warm-up rounds)`);
+  results.a.latency = await load.interleavedLatency(active, { stream: false, warmup: CFG.latency.warmup, rounds: CFG.latency.rounds, deadlineMs: CFG.latency.deadlineMs, metric: 'totalMs' });
+  log(`A: throughput at concurrency ${CFG.concurrency}, ${CFG.throughput.seconds}s per run, ${reps} interleaved repetitions`);
+  results.a.throughput = await runThroughput(active, reps, 'A');
+
+  // ----- B: streaming, TTFT -----
+  const streamers = active.filter((t) => t.stream);
+  await upstream.behave({ delayMs: CFG.stream.firstChunkMs, chunkIntervalMs: CFG.stream.chunkIntervalMs, chunks: CFG.stream.chunks });
+  log(`B: stream TTFT at concurrency 1, ${CFG.stream.rounds} rounds × ${streamers.map((t) => t.name).join(', ')}`);
+  results.b.ttft = await load.interleavedLatency(streamers, { stream: true, warmup: CFG.stream.warmup, rounds: CFG.stream.rounds, deadlineMs: CFG.stream.deadlineMs, metric: 'ttftMs' });
+
+  // ----- C: upstream answers at once -----
+  await upstream.behave({ delayMs: 0 });
+  const cList = active.map((t) => (t.name === 'direct' ? { ...t, reps: CFG.instantDirectReps } : t));
+  log(`C: throughput at concurrency ${CFG.concurrency} with an instant upstream`);
+  results.c.throughput = await runThroughput(cList, reps, 'C');
+
+  // ----- report -----
+  const lat = results.a.latency.byTarget;
+  const tpA = results.a.throughput;
+  const ttft = results.b.ttft.byTarget;
+  const tpC = results.c.throughput;
+  const d = lat.direct;
+  const summary = {};
+  for (const t of active) {
+    const s = (summary[t.name] = {});
+    const l = lat[t.name];
+    s.a = {
+      p50Ms: round(l.p50),
+      p99Ms: round(l.p99),
+      addedP50Ms: t.name === 'direct' ? 0 : round(l.p50 - d.p50),
+      addedP99Ms: t.name === 'direct' ? 0 : round(l.p99 - d.p99),
+      samples: l.n,
+      errors: l.errors,
+      rps64: tpA[t.name]?.bestRps ?? null,
+      rpsVsDirect: tpA[t.name] && tpA.direct ? round(tpA[t.name].bestRps / tpA.direct.bestRps) : null,
+    };
+    if (ttft[t.name]) {
+      const b = ttft[t.name];
+      s.b = {
+        ttftP50Ms: round(b.p50),
+        ttftP99Ms: round(b.p99),
+        addedTtftP50Ms: t.name === 'direct' ? 0 : ttft.direct ? round(b.p50 - ttft.direct.p50) : null,
+        addedTtftP99Ms: t.name === 'direct' ? 0 : ttft.direct ? round(b.p99 - ttft.direct.p99) : null,
+        streamTotalP50Ms: round(b.total.p50),
+        samples: b.n,
+        errors: b.errors,
+      };
+    }
+    if (tpC[t.name]) s.c = { rps64: tpC[t.name].bestRps, rpsVsDirect: tpC.direct ? round(tpC[t.name].bestRps / tpC.direct.bestRps) : null };
+  }
+  const ratios = {};
+  if (tpC.portkey) for (const t of gateways) if (t.name !== 'portkey' && tpC[t.name]) ratios[`${t.name}/portkey`] = round(tpC[t.name].bestRps / tpC.portkey.bestRps);
+  if (tpA.portkey) for (const t of gateways) if (t.name !== 'portkey' && tpA[t.name]) ratios[`a:${t.name}/portkey`] = round(tpA[t.name].bestRps / tpA.portkey.bestRps);
+
+  const out = [];
+  out.push('');
+  out.push(`Sluice benchmark ${new Date().toISOString()}  (${machine.cpus} CPUs, ${machine.node}, load avg at start ${machine.loadavgAtStart.join(' ')}${QUICK ? ', QUICK' : ''})`);
+  out.push('');
+  out.push(`A. upstream answers in ${CFG.upstreamDelayMs} ms, non-streaming`);
+  out.push(
+    table(
+      ['target', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'n', 'err', `req/s @${CFG.concurrency}`, 'vs direct'],
+      active.map((t) => {
+        const s = summary[t.name].a;
+        const dir = t.name === 'direct';
+        return [t.name, f(s.p50Ms, 3), f(s.p99Ms, 3), dir ? '' : signed(s.addedP50Ms, 3), dir ? '' : signed(s.addedP99Ms, 3), s.samples, s.errors, f(s.rps64, 0), f(s.rpsVsDirect)];
+      }),
+    ),
+  );
+  out.push('');
+  out.push(`B. stream: first chunk after ${CFG.stream.firstChunkMs} ms, then every ${CFG.stream.chunkIntervalMs} ms (${CFG.stream.chunks} chunks); TTFT = first SSE data event, concurrency 1`);
+  out.push(
+    table(
+      ['target', 'TTFT p50', 'TTFT p99', '+p50 ms', '+p99 ms', 'stream total p50', 'n', 'err'],
+      streamers.map((t) => {
+        const s = summary[t.name].b;
+        const dir = t.name === 'direct';
+        return [t.name, f(s.ttftP50Ms, 3), f(s.ttftP99Ms, 3), dir ? '' : signed(s.addedTtftP50Ms, 3), dir ? '' : signed(s.addedTtftP99Ms, 3), f(s.streamTotalP50Ms, 3), s.samples, s.errors];
+      }),
+    ),
+  );
+  out.push('');
+  out.push(`C. upstream answers at once (the gateway is the bottleneck), concurrency ${CFG.concurrency}, best of ${reps} × ${CFG.throughput.seconds}s (direct: ${CFG.instantDirectReps}, as the client/upstream ceiling)`);
+  out.push(
+    table(
+      ['target', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'vs portkey'],
+      active.map((t) => {
+        const c = tpC[t.name];
+        const best = c.runs.reduce((a, b) => (b.rps > a.rps ? b : a), c.runs[0]);
+        return [t.name, f(c.bestRps, 0), c.runs.map((r) => f(r.rps, 0)).join(' / '), f(best.p50Ms), f(best.p99Ms), t.name !== 'direct' && tpC.portkey ? f(c.bestRps / tpC.portkey.bestRps) : ''];
+      }),
+    ),
+  );
+  const errs = [];
+  for (const [scen, tp] of [['A', tpA], ['C', tpC]]) for (const [n, v] of Object.entries(tp)) for (const r of v.runs) if (r.errors) errs.push(`${scen} ${n}: ${r.errors} errors (${r.lastError})`);
+  for (const [scen, l] of [['A', lat], ['B', ttft]]) for (const [n, v] of Object.entries(l)) if (v.errors) errs.push(`${scen} ${n}: ${v.errors} errors (${v.lastError})`);
+  if (errs.length) out.push('', 'errors:', ...errs.map((e) => `  ${e}`));
+  if (Object.keys(skipped).length) out.push('', 'skipped:', ...Object.entries(skipped).map(([k, v]) => `  ${k}: ${v}`));
+  if (Object.keys(ratios).length) out.push('', `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} = ${f(v)}`).join(', ')}`);
+  out.push('', `total ${((Date.now() - t0) / 1000).toFixed(0)}s; logs in ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}`);
+  process.stdout.write(out.join('\n') + '\n\n');
+
+  const json = {
+    bench: 'sluice-gateway',
+    version: 1,
+    runId,
+    date: new Date().toISOString(),
+    quick: QUICK,
+    durationSeconds: round((Date.now() - t0) / 1000, 1),
+    machine: { ...machine, loadavgAtEnd: os.loadavg().map((x) => round(x, 2)) },
+    config: CFG,
+    targets: names,
+    skipped,
+    summary,
+    ratios,
+    scenarios: {
+      a: { upstreamDelayMs: CFG.upstreamDelayMs, latency: results.a.latency, throughput: tpA },
+      b: { firstChunkMs: CFG.stream.firstChunkMs, chunkIntervalMs: CFG.stream.chunkIntervalMs, chunks: CFG.stream.chunks, ttft: results.b.ttft },
+      c: { throughput: tpC },
+    },
+  };
+  // Non-finite numbers (empty samples) become null in JSON.
+  const text = JSON.stringify(json, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? round(v, 3) : v));
+  fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(JSON.parse(text), null, 2) + '\n');
+  process.stdout.write(text + '\n');
+}
+
+main()
+  .then(
+    () => 0,
+    (e) => {
+      log(`error: ${e && e.stack ? e.stack : e}`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    await Promise.race([cleanup(), load.sleep(15_000)]);
+    clearTimeout(hardLimit);
+    process.exit(code);
+  });
