@@ -59,6 +59,7 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
         grants: [
           { src: ['org:acme'], models: ['anthropic/claude-*', 'local/**', 'dead/*', 'slowpoke/*'] },
           { src: ['*'], models: ['openai/**'] },
+          { src: ['team:other/ops', 'user:Zed@Other.test'], models: ['anthropic/claude-*'] },
         ],
       },
     });
@@ -254,18 +255,27 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
       expect(await anthropicList.json()).toMatchObject({ data: [{ type: 'model', id: 'anthropic/claude-sonnet-9' }], has_more: false });
     });
 
-    it('grants by team and user subjects', async () => {
-      await createUser(t.app, { email: 'tm@acme.test', org: 'acme' });
-      await createTeam(t.app, 'acme', 'ml');
-      await t.app.get(OrgsService).addTeamMember('test', 'acme', 'ml', 'tm@acme.test');
-      const tok = await createToken(t.app, { orgSlug: 'other', name: 'team-grant-probe' });
-      // other's token only sees openai/**: denied anthropic with 403 in Anthropic's format
-      const denied = await anthropic(tok.secret).messages.create({ model: 'claude-sonnet-9', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e: any) => e);
+    it('grants by team and user subjects, and records refusals', async () => {
+      const ask = (secret: string) =>
+        anthropic(secret).messages.create({ model: 'claude-sonnet-9', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).then(() => 200, (e: any) => e);
+      const zed = await createToken(t.app, { orgSlug: 'other', userEmail: 'zed@other.test', name: 'zed' });
+      expect(await ask(zed.secret)).toBe(200);
+      await createUser(t.app, { email: 'yan@other.test', org: 'other' });
+      await createTeam(t.app, 'other', 'ops');
+      await t.app.get(OrgsService).addTeamMember('test', 'other', 'ops', 'yan@other.test');
+      const yan = await createToken(t.app, { orgSlug: 'other', userEmail: 'yan@other.test', name: 'yan' });
+      expect(await ask(yan.secret)).toBe(200);
+      const teamRow = (await rows(`token_id = $1`, [yan.id]))[0];
+      expect(teamRow.team_id).toBeTruthy();
+      // A plain member of org "other" only has openai/**: 403 in Anthropic's format, and one row.
+      const plain = await createToken(t.app, { orgSlug: 'other', name: 'plain' });
+      const denied = await ask(plain.secret);
       expect(denied.status).toBe(403);
       expect(denied.error).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
-      const rowsDenied = await rows(`token_id = $1`, [tok.id]);
+      const rowsDenied = await rows(`token_id = $1`, [plain.id]);
       expect(rowsDenied).toHaveLength(1);
-      expect(rowsDenied[0]).toMatchObject({ status: 403, error_type: 'forbidden' });
+      expect(rowsDenied[0]).toMatchObject({ status: 403, error_type: 'forbidden', provider: 'anthropic' });
+      expect(fake.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(2);
     });
 
     it('names the choices for an ambiguous model, 404s unknown ones, 400s unsupported routes', async () => {
@@ -396,6 +406,20 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
       expect(r.output_tokens).toBeGreaterThan(0);
     }
     expect((await rows(`cancelled`)).length - before).toBe(100);
+  });
+
+  it('pushes back with 503 instead of dropping records when the usage queue is full', async () => {
+    const writer = t.app.get(UsageWriter) as unknown as { maxPending: number; depth: number };
+    const saved = writer.maxPending;
+    writer.maxPending = writer.depth;
+    try {
+      const r = await openai().chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'x' }] }).catch((e: any) => e);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(fake.requests).toHaveLength(0);
+    } finally {
+      writer.maxPending = saved;
+    }
   });
 
   it('keeps usage rows across a database outage: the writer retries', async () => {

@@ -66,7 +66,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
   private backoffMs = 0;
   private readonly waiters: (() => void)[] = [];
   readonly stats: WriterStats = { queued: 0, admitted: 0, written: 0, failedFlushes: 0, rejected: 0 };
-  private readonly maxPending: number;
+  private maxPending: number;
   private readonly batchSize: number;
   private readonly intervalMs: number;
 
