@@ -95,9 +95,20 @@ export function sendError(req: Request, res: Response, err: unknown, logger?: Lo
     return;
   }
   for (const [k, v] of Object.entries(n.headers)) res.setHeader(k, v);
+  const format = errorFormatFor(req);
+  // A browser that is not signed in is sent to the sign-in page, and comes back afterwards.
+  if (n.code === ErrorCode.Unauthenticated && (format === 'html' || format === 'htmx') && (req.path === '/ui' || req.path.startsWith('/ui/'))) {
+    const back = format === 'htmx' ? safeBackPath(req.headers['hx-current-url']) : req.method === 'GET' ? req.originalUrl : '/ui';
+    const to = `/auth/signin?next=${encodeURIComponent(back)}`;
+    if (format === 'htmx') {
+      res.setHeader('HX-Redirect', to);
+      res.status(401).end();
+    } else res.redirect(303, to);
+    return;
+  }
   res.status(n.status);
   const requestId = (req as { id?: string }).id;
-  switch (errorFormatFor(req)) {
+  switch (format) {
     case 'openai':
       res.json({ error: { message: n.message, type: OPENAI_TYPE[n.code] ?? (n.status >= 500 ? 'server_error' : 'invalid_request_error'), param: n.param ?? null, code: n.code } });
       return;
@@ -112,5 +123,14 @@ export function sendError(req: Request, res: Response, err: unknown, logger?: Lo
       return;
     default:
       res.render('error', { title: `Error ${n.status}`, status: n.status, message: n.message, requestId });
+  }
+}
+
+function safeBackPath(currentUrl: unknown): string {
+  try {
+    const u = new URL(String(currentUrl));
+    return u.pathname + u.search;
+  } catch {
+    return '/ui';
   }
 }
