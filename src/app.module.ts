@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AuthCoreModule, AuthModule } from './auth/auth.module';
 import { AllErrorsFilter } from './common/error.filter';
+import { BudgetsModule } from './budgets/budgets.module';
 import { CommonModule } from './common/common.module';
 import { Runtime } from './config/runtime';
 import { RuntimeModule } from './config/runtime.module';
@@ -12,14 +14,17 @@ import { ProxyModule } from './proxy/proxy.module';
 import { TokensModule } from './tokens/tokens.module';
 
 /** Modules shared by the HTTP server and the CLI (no controllers needed by the CLI run). */
-export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule];
+export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule];
+
+/** Administration pages and the management API (signed-in people and admin tokens). */
+const ADMIN_MODULES: NonNullable<DynamicModule['imports']> = [];
 
 @Module({})
 export class AppModule {
   static forRoot(rt: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, ProxyModule, HealthModule, DashboardModule],
+      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthModule, ...ADMIN_MODULES, ProxyModule, HealthModule, DashboardModule],
       providers: [{ provide: APP_FILTER, useClass: AllErrorsFilter }],
     };
   }
@@ -29,6 +34,6 @@ export class AppModule {
 @Module({})
 export class CliAppModule {
   static forRoot(rt: Runtime): DynamicModule {
-    return { module: CliAppModule, imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES] };
+    return { module: CliAppModule, imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthCoreModule] };
   }
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { CliAppModule } from '../app.module';
+import { LoginLinkService } from '../auth/login-link.service';
 import { bootRuntime, Booted } from '../bootstrap';
 import { DomainError, invalid } from '../common/errors';
 import { createLogger } from '../common/logger';
@@ -12,6 +13,8 @@ import { loadGatewayConfigFile } from '../config/gateway-config.loader';
 import { OrgsService } from '../orgs/orgs.service';
 import { ORG_ROLES, OrgRole } from '../orgs/membership.entity';
 import { TokensService, TokenView } from '../tokens/tokens.service';
+import { BudgetsService } from '../budgets/budgets.service';
+import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod } from '../budgets/budget.types';
 
 const ACTOR = 'cli';
 
@@ -51,6 +54,27 @@ function positiveInt(name: string) {
     if (!Number.isInteger(n) || n <= 0) throw invalid(`${name} must be a positive integer`);
     return n;
   };
+}
+
+/** Dollars (`25`, `$1.50`) to micro-dollars for cost; whole numbers otherwise. */
+function parseAmount(v: string, metric: BudgetMetric, what: string): number {
+  if (metric === 'cost') {
+    const m = /^\$?(\d+(?:\.\d{1,6})?)$/.exec(v.trim());
+    if (!m) throw invalid(`${what} is in dollars for cost budgets, e.g. 25 or 1.50`);
+    return Math.round(Number(m[1]) * 1e6);
+  }
+  if (!/^\d+$/.test(v.trim())) throw invalid(`${what} must be a whole number of ${metric === 'requests' ? 'requests' : 'tokens'}`);
+  return Number(v.trim());
+}
+
+function parseRate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(?:\/(s|m|h))?$/.exec(v.trim());
+  if (!m) throw invalid('--refill is an amount per second, or N/m, N/h');
+  return Number(m[1]) / { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's'];
+}
+
+function formatAmount(n: number, metric: BudgetMetric): string {
+  return metric === 'cost' ? `$${(n / 1e6).toFixed(2)}` : String(n);
 }
 
 export function buildProgram(): Command {
@@ -202,6 +226,108 @@ export function buildProgram(): Command {
       else
         out(table(tokens.map((t) => ({ id: t.id, name: t.name, prefix: t.prefix + '…', owner: ownerLabel(t), status: tokenStatus(t), expires: t.expiresAt ?? 'never', last_used: t.lastUsedAt ?? 'never' })), ['id', 'name', 'prefix', 'owner', 'status', 'expires', 'last_used']));
     });
+
+  program
+    .command('login-link')
+    .description('print a one-time sign-in link (valid once, for 15 minutes); creates the user if needed')
+    .requiredOption('--email <email>', 'who signs in')
+    .option('--global-admin', 'make the user a global admin')
+    .option('--json', 'print JSON')
+    .action(async (o: { email: string; globalAdmin?: boolean; json?: boolean }) => {
+      const link = await withApp((app) => app.get(LoginLinkService).issue(ACTOR, o.email, { globalAdmin: o.globalAdmin }));
+      if (o.json) {
+        printJson({ email: link.email, url: link.url, expiresAt: link.expiresAt.toISOString(), createdUser: link.createdUser });
+        return;
+      }
+      if (link.createdUser) out(`created user ${link.email}${o.globalAdmin ? ' [global admin]' : ''}`);
+      out(`Sign in as ${link.email} once, before ${link.expiresAt.toISOString()}, with:`);
+      out('');
+      out(`  ${link.url}`);
+      out('');
+      out('Earlier unused links for this user no longer work.');
+    });
+
+  const budget = program.command('budget').description('budgets and limits');
+  budget
+    .command('create')
+    .description('create a budget (exactly one of --period, --rolling or --refill)')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--name <name>', 'budget name')
+    .requiredOption('--scope <scope>', 'org, pool, team:<slug>, user:<email>, service-account:<name>, token:<id> or end-user:<id>')
+    .addOption(new Option('--metric <metric>', 'what it counts').choices([...BUDGET_METRICS]).makeOptionMandatory())
+    .requiredOption('--limit <amount>', 'the limit: dollars for cost (e.g. 25.00), else tokens or requests; the capacity for buckets')
+    .addOption(new Option('--period <period>', 'calendar window that resets on its boundary').choices([...BUDGET_PERIODS]))
+    .option('--tz <zone>', 'time zone of the calendar period (IANA name)', 'UTC')
+    .option('--rolling <duration>', 'rolling window, e.g. 4h or 7d')
+    .option('--refill <rate>', 'refilling bucket: amount per second, or N/m, N/h')
+    .option('--per-end-user', 'template: each end user seen through the token or org gets its own budget like this')
+    .option('--soft', 'warn only, never reject')
+    .option('--fail-open', 'let requests through when the database cannot be reached')
+    .option('--surplus-pool <id>', 'a pool budget this base allocation may draw on')
+    .option('--surplus-user-limit <amount>', 'most a user may draw from the pool per window (same unit as --limit)')
+    .option('--thresholds <list>', 'alert thresholds in percent', '50,80,100')
+    .option('--webhook <url>', 'alert webhook (JSON, HMAC-signed)')
+    .option('--json', 'print JSON')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const metric = o.metric as BudgetMetric;
+      const amount = (v: string | undefined, what: string) => (v === undefined ? undefined : parseAmount(v, metric, what));
+      const view = await withApp((app) =>
+        app.get(BudgetsService).create(ACTOR, {
+          orgSlug: o.org as string,
+          name: o.name as string,
+          scope: o.scope as string,
+          perEndUser: !!o.perEndUser,
+          metric,
+          limit: amount(o.limit as string, '--limit')!,
+          period: o.period as BudgetPeriod | undefined,
+          timeZone: o.tz as string,
+          rolling: o.rolling as string | undefined,
+          refillPerSecond: o.refill === undefined ? undefined : parseRate(o.refill as string),
+          soft: !!o.soft,
+          failOpen: !!o.failOpen,
+          surplusPoolId: o.surplusPool as string | undefined,
+          surplusUserLimit: amount(o.surplusUserLimit as string | undefined, '--surplus-user-limit'),
+          thresholds: (o.thresholds as string).split(',').map((x) => Number(x.trim())),
+          webhookUrl: o.webhook as string | undefined,
+        }),
+      );
+      if (o.json) printJson(view);
+      else out(`created budget ${view.name} (${view.id})`);
+    });
+  budget
+    .command('list')
+    .requiredOption('--org <slug>', 'organization')
+    .option('--json', 'print JSON')
+    .action(async (o: { org: string; json?: boolean }) => {
+      const views = await withApp((app) => app.get(BudgetsService).list(o.org));
+      if (o.json) printJson(views);
+      else
+        out(table(views.map((b) => ({ id: b.id, name: b.name, scope: b.scopeType + (b.endUserTemplate ? ' (per end user)' : ''), metric: b.metric, used: formatAmount(b.used, b.metric), limit: formatAmount(b.limitAmount, b.metric), resets: b.resetAt ?? '', mode: b.paused ? 'paused' : b.hard ? 'hard' : 'soft' })), ['id', 'name', 'scope', 'metric', 'used', 'limit', 'resets', 'mode']));
+    });
+  budget
+    .command('refill <id>')
+    .description('give back an amount (default: everything used in the current window)')
+    .option('--amount <amount>', 'amount to give back, in the budget unit (dollars for cost)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { amount?: string; json?: boolean }) => {
+      const view = await withApp(async (app) => {
+        const svc = app.get(BudgetsService);
+        const b = await svc.get(id);
+        return svc.refill(ACTOR, id, o.amount === undefined ? undefined : parseAmount(o.amount, b.metric, '--amount'));
+      });
+      if (o.json) printJson(view);
+      else out(`refilled budget ${view.name}: ${formatAmount(view.remaining, view.metric)} left`);
+    });
+  for (const [cmd, paused] of [['pause', true], ['resume', false]] as const) {
+    budget.command(`${cmd} <id>`).action(async (id: string) => {
+      const view = await withApp((app) => app.get(BudgetsService).setPaused(ACTOR, id, paused));
+      out(`${paused ? 'paused' : 'resumed'} budget ${view.name}`);
+    });
+  }
+  budget.command('delete <id>').action(async (id: string) => {
+    await withApp((app) => app.get(BudgetsService).remove(ACTOR, id));
+    out(`deleted budget ${id}`);
+  });
 
   program
     .command('config')

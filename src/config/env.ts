@@ -39,6 +39,38 @@ const byteSize = z
     return Math.floor(Number(m[1]) * mult);
   });
 
+const duration = z
+  .string()
+  .regex(/^\d+\s*[smhdw]$/, 'must be a duration such as 30m, 12h or 7d')
+  .transform((v) => {
+    const m = /^(\d+)\s*([smhdw])$/.exec(v)!;
+    return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's'];
+  })
+  .refine((ms) => ms > 0, 'must be longer than zero');
+
+const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+/** `{"<group>": "admin" | "org:<slug>[:admin|:member]" | "team:<org>/<team>"}`; JSON because group names (DNs, paths) hold commas and `=`. */
+const groupMap = z
+  .string()
+  .transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"sluice-admins":"admin","acme-devs":"org:acme"}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().min(1),
+      z.string().regex(/^(admin|org:[a-z0-9][a-z0-9-]{0,62}(:admin|:member)?|team:[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9-]{0,62})$/, {
+        error: 'values must be "admin", "org:<slug>", "org:<slug>:admin" or "team:<org>/<team>"',
+      }),
+      { error: 'must be a JSON object mapping group names to roles' },
+    ),
+  );
+
 export const envSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -59,6 +91,24 @@ export const envSchema = z.object({
   USAGE_QUEUE_MAX: positiveInt('records').default(50_000),
   USAGE_BATCH_SIZE: positiveInt('records').default(1_000),
   USAGE_FLUSH_MS: positiveInt('milliseconds').default(200),
+  BUDGET_RESERVATION_TTL_S: positiveInt('seconds').default(3600),
+  BUDGET_SWEEP_MS: positiveInt('milliseconds').default(15_000),
+  BUDGET_OUTPUT_CAP: positiveInt('tokens').default(4096),
+  // Sign-in (src/auth). Without OIDC_ISSUER, people sign in with one-time links (`sluice login-link`).
+  OIDC_ISSUER: z.url({ error: 'must be the issuer URL, e.g. https://keycloak.example.com/realms/acme' }).optional(),
+  OIDC_CLIENT_ID: z.string().min(1, 'must not be empty').optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1, 'must not be empty').optional(),
+  OIDC_SCOPES: z.string().regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'must be space-separated scope names').default('openid email profile'),
+  OIDC_GROUPS_CLAIM: z.string().min(1, 'must not be empty').optional(),
+  OIDC_ADMIN_GROUPS: csv.optional(),
+  OIDC_GROUP_MAP: groupMap.optional(),
+  SLUICE_ADMINS: csv
+    .pipe(z.array(z.string().regex(/^[^\s@,]+@[^\s@,]+$/, 'must be a comma-separated list of email addresses')))
+    .transform((a) => a.map((e) => e.toLowerCase()))
+    .optional(),
+  SESSION_IDLE_TIMEOUT: duration.default(12 * 3_600_000),
+  SESSION_MAX_AGE: duration.default(7 * 86_400_000),
+  LOGIN_RATE_LIMIT: positiveInt('sign-in attempts per minute per client address').default(20),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'SLUICE_DATA_DIR'> & {
@@ -86,5 +136,13 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? 'environment')}: ${i.message}`);
     throw new ConfigError(`invalid environment: ${[...new Set(lines)].join('; ')}`);
   }
-  return { ...parsed.data, SLUICE_DATA_DIR: path.resolve(parsed.data.SLUICE_DATA_DIR) };
+  const d = parsed.data;
+  const oidc: string[] = [];
+  if (d.OIDC_ISSUER && !d.OIDC_CLIENT_ID) oidc.push('OIDC_CLIENT_ID: required when OIDC_ISSUER is set');
+  if (d.OIDC_ISSUER && !d.OIDC_CLIENT_SECRET) oidc.push('OIDC_CLIENT_SECRET: required when OIDC_ISSUER is set');
+  if (!d.OIDC_ISSUER && (d.OIDC_CLIENT_ID || d.OIDC_CLIENT_SECRET)) oidc.push('OIDC_ISSUER: required when OIDC_CLIENT_ID or OIDC_CLIENT_SECRET is set');
+  if (!d.OIDC_SCOPES.split(' ').includes('openid')) oidc.push('OIDC_SCOPES: must include openid');
+  if (d.SESSION_IDLE_TIMEOUT > d.SESSION_MAX_AGE) oidc.push('SESSION_IDLE_TIMEOUT: must not be longer than SESSION_MAX_AGE');
+  if (oidc.length) throw new ConfigError(`invalid environment: ${oidc.join('; ')}`);
+  return { ...d, SLUICE_DATA_DIR: path.resolve(d.SLUICE_DATA_DIR) };
 }

@@ -1,7 +1,13 @@
 import { Migration20261124000000_initial } from '../../migrations/Migration20261124000000_initial';
+import { Migration20261201000000_auth } from '../../migrations/Migration20261201000000_auth';
+import { Migration20261202000000_budgets } from '../../migrations/Migration20261202000000_budgets';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
  * ts-jest and from the CLI. Append new migrations here in order.
  */
-export const MIGRATIONS = [{ name: 'Migration20261124000000_initial', class: Migration20261124000000_initial }];
+export const MIGRATIONS = [
+  { name: 'Migration20261124000000_initial', class: Migration20261124000000_initial },
+  { name: 'Migration20261201000000_auth', class: Migration20261201000000_auth },
+  { name: 'Migration20261202000000_budgets', class: Migration20261202000000_budgets },
+];

@@ -6,7 +6,8 @@ import { normalizeError } from '../common/error-response';
 import { DomainError, ErrorCode, invalid } from '../common/errors';
 import { VERSION } from '../common/paths';
 import { uuidv7 } from '../common/uuid';
-import { LOGGER } from '../config/runtime';
+import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
+import { BudgetEnforcer, BudgetHold } from '../budgets/budget-enforcer.service';
 import { costMicros, Usage } from '../providers/pricing';
 import { Capability, ModelRef, ProviderRegistry } from '../providers/provider-registry.service';
 import type { Principal } from '../tokens/principal';
@@ -55,6 +56,7 @@ interface Flight {
   body: Json | null;
   ttftMs: number | null;
   recorded: boolean;
+  hold: BudgetHold | null;
 }
 
 const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -67,6 +69,8 @@ export class ProxyService {
     private readonly principals: PrincipalCacheService,
     private readonly registry: ProviderRegistry,
     private readonly writer: UsageWriter,
+    private readonly budgets: BudgetEnforcer,
+    @Inject(RUNTIME) private readonly rt: Runtime,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -113,6 +117,7 @@ export class ProxyService {
       body: null,
       ttftMs: null,
       recorded: false,
+      hold: null,
     };
     let upstreamBody: Json;
     let hideUsageChunk = false;
@@ -139,6 +144,19 @@ export class ProxyService {
     }
     if (!this.writer.admit()) {
       throw new DomainError(ErrorCode.Overloaded, 'Sluice is busy writing usage records; retry shortly', { retryAfterSeconds: 1 });
+    }
+    try {
+      const ref = f.ref!;
+      const { hold, headers } = await this.budgets.reserve(principal, f.attribution.endUser, f.requestId, {
+        inputTokens: estimateInputTokens(body),
+        outputTokens: endpoint === 'embeddings' || endpoint === 'count_tokens' ? 0 : outputCap(body, this.rt.env.BUDGET_OUTPUT_CAP),
+        pricing: this.registry.pricing(ref.id),
+      });
+      f.hold = hold;
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    } catch (e) {
+      this.recordFailure(f, e);
+      throw e;
     }
     await this.forward(f, req, res, upstreamBody, hideUsageChunk);
   }
@@ -331,6 +349,7 @@ export class ProxyService {
     f.recorded = true;
     const usage = this.settleUsage(f, o);
     const ref = f.ref;
+    const cost = ref ? costMicros(usage.usage, this.registry.pricing(ref.id)) : 0;
     const rec: UsageRecord = {
       id: uuidv7(),
       createdAt: new Date(),
@@ -355,9 +374,11 @@ export class ProxyService {
       latencyMs: elapsedMs(f.start),
       ttftMs: f.ttftMs,
       ...usage.usage,
-      costMicros: ref ? costMicros(usage.usage, this.registry.pricing(ref.id)) : 0,
+      costMicros: cost,
       usageEstimated: usage.estimated,
     };
+    // A request counts against request budgets when it was served, even if cut short by the client.
+    if (f.hold) rec.settlements = this.budgets.settlements(f.hold, usage.usage, cost, o.status < 400 || o.cancelled);
     this.writer.record(rec);
   }
 
@@ -391,6 +412,12 @@ export class ProxyService {
     }
     return { usage: base, estimated };
   }
+}
+
+/** The most a request may generate: its own limit, else the configured cap. */
+function outputCap(body: Json, cap: number): number {
+  const v = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens;
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.ceil(v) : cap;
 }
 
 function estimateInputTokens(body: Json | null): number {

@@ -1,3 +1,5 @@
+import type { Settlement } from '../budgets/budget-enforcer.service';
+
 /** One proxied request as the usage writer stores it (a request_log row). */
 export interface UsageRecord {
   id: string;
@@ -29,4 +31,6 @@ export interface UsageRecord {
   reasoningTokens: number;
   costMicros: number;
   usageEstimated: boolean;
+  /** Budget settlements, applied in the same transaction as the row. Not a column. */
+  settlements?: Settlement[];
 }

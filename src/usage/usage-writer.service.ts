@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@ne
 import type { Logger } from 'pino';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { PgPool } from '../db/pg-pool';
+import { uuidv7 } from '../common/uuid';
 import { UsageRecord } from './usage-record';
 
 const COLUMNS: [keyof UsageRecord, string, string][] = [
@@ -170,6 +171,60 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
         return v;
       }),
     );
-    await this.pool.query(INSERT_SQL, params);
+    const settling = batch.filter((r) => r.settlements?.length);
+    if (!settling.length) {
+      await this.pool.query(INSERT_SQL, params);
+      return;
+    }
+    // Rows and budget settlements commit together: spend always equals the usage rows, and a
+    // crash loses both (the sweeper then releases the reservation) or neither.
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(INSERT_SQL, params);
+      const req: string[] = [];
+      const bud: string[] = [];
+      const act: number[] = [];
+      const ev: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], [], []];
+      for (const r of settling) {
+        for (const st of r.settlements!) {
+          req.push(r.requestId);
+          bud.push(st.budgetId);
+          act.push(st.actual);
+          const category = st.fromSurplus === 0 ? 'allocated' : st.fromSurplus >= st.estimate ? 'surplus' : 'hybrid';
+          const parts: [string, number][] =
+            st.metric === 'tokens' ? [['input', st.inputPart], ['output', st.outputPart]]
+            : st.metric === 'input_tokens' ? [['input', st.actual]]
+            : st.metric === 'output_tokens' ? [['output', st.actual]]
+            : [['total', st.actual]];
+          for (const [io, amount] of parts) {
+            if (amount <= 0) continue;
+            const row = [uuidv7(), r.createdAt, r.orgId, st.budgetId, r.ownerUserId, r.endUser, r.tokenId, amount, st.metric, category, io, r.requestId, r.endpoint];
+            row.forEach((v, i) => ev[i].push(v));
+          }
+        }
+      }
+      const settled = await client.query<{ budget_id: string; used: string; limit_amount: string }>(
+        'select * from sluice_settle($1::text[], $2::uuid[], $3::bigint[], $4)',
+        [req, bud, act, new Date()],
+      );
+      if (ev[0].length) {
+        await client.query(
+          `insert into consumption_event (id, created_at, org_id, budget_id, user_id, end_user, token_id, amount, resource_type, pool_category, io_type, request_id, endpoint)
+           select * from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::uuid[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+          ev,
+        );
+      }
+      await client.query('commit');
+      this.onSettled?.(settled.rows.map((x) => ({ budgetId: x.budget_id, used: Number(x.used), limit: Number(x.limit_amount) })));
+    } catch (e) {
+      await client.query('rollback').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
   }
+
+  /** Called after each committed settlement with the budgets' new usage (budget alerts hook in here). */
+  onSettled?: (states: { budgetId: string; used: number; limit: number }[]) => void;
 }

@@ -1,0 +1,332 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/**
+ * Budgets and their enforcement. Reservation and settlement are PL/pgSQL functions so each is one
+ * round trip that locks the budget rows it touches (always in id order, so concurrent callers on
+ * any number of Sluice processes cannot deadlock) for microseconds, not for a network exchange.
+ *
+ * Amounts are integers in the budget's metric: micro-dollars, tokens or requests.
+ */
+export class Migration20261202000000_budgets extends Migration {
+  override name = 'Migration20261202000000_budgets';
+
+  override up(): void {
+    this.addSql(`
+create table budget (
+  id uuid primary key,
+  org_id uuid not null references organization(id) on delete cascade deferrable initially deferred,
+  name text not null,
+  scope_type text not null check (scope_type in ('org', 'team', 'user', 'service_account', 'token', 'end_user', 'pool')),
+  -- uuid of the org/team/user/service account/token; the end-user id for end_user budgets; null for pools
+  scope_id text,
+  -- templates: every end user seen through this token (or org) gets their own budget like this one
+  end_user_template boolean not null default false,
+  parent_budget_id uuid references budget(id) on delete cascade deferrable initially deferred,
+  metric text not null check (metric in ('cost', 'tokens', 'input_tokens', 'output_tokens', 'requests')),
+  window_kind text not null check (window_kind in ('calendar', 'rolling', 'bucket')),
+  period text check (period in ('day', 'week', 'month')),
+  time_zone text not null default 'UTC',
+  rolling_seconds integer check (rolling_seconds > 0),
+  limit_amount bigint not null check (limit_amount >= 0),
+  refill_per_second double precision check (refill_per_second >= 0),
+  hard boolean not null default true,
+  fail_open boolean not null default false,
+  paused boolean not null default false,
+  -- base allocations may draw on a shared pool, up to surplus_user_limit per window
+  surplus_budget_id uuid references budget(id) on delete set null deferrable initially deferred,
+  surplus_user_limit bigint check (surplus_user_limit >= 0),
+  thresholds integer[] not null default '{50,80,100}',
+  webhook_url text,
+  -- state
+  window_start timestamptz,
+  spent bigint not null default 0,
+  reserved bigint not null default 0,
+  surplus_spent bigint not null default 0,
+  surplus_reserved bigint not null default 0,
+  bucket_level double precision,
+  bucket_at timestamptz,
+  alerts_fired integer[] not null default '{}',
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (window_kind <> 'calendar' or period is not null),
+  check (window_kind <> 'rolling' or rolling_seconds is not null),
+  check (window_kind <> 'bucket' or refill_per_second is not null)
+);
+create index budget_org_idx on budget (org_id);
+create unique index budget_end_user_child_uq on budget (parent_budget_id, scope_id) where parent_budget_id is not null;
+
+-- Settled amounts per minute, for rolling windows.
+create table budget_minute (
+  budget_id uuid not null references budget(id) on delete cascade,
+  minute timestamptz not null,
+  amount bigint not null,
+  surplus_amount bigint not null default 0,
+  primary key (budget_id, minute)
+);
+
+-- Outstanding reservations; settlement deletes them in the same transaction that writes the
+-- request's usage row, so a crash leaves either both or neither. The sweeper releases expired ones.
+create table budget_reservation (
+  request_id text not null,
+  budget_id uuid not null references budget(id) on delete cascade,
+  amount bigint not null,
+  from_surplus bigint not null default 0,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  primary key (request_id, budget_id)
+);
+create index budget_reservation_expiry_idx on budget_reservation (expires_at);
+
+create table consumption_event (
+  id uuid primary key,
+  created_at timestamptz not null,
+  org_id uuid not null,
+  budget_id uuid not null,
+  user_id uuid,
+  end_user text,
+  token_id uuid,
+  amount bigint not null,
+  resource_type text not null,
+  pool_category text not null check (pool_category in ('allocated', 'surplus', 'hybrid')),
+  io_type text not null check (io_type in ('input', 'output', 'total')),
+  request_id text not null,
+  endpoint text not null
+);
+create index consumption_event_org_time_idx on consumption_event (org_id, created_at desc);
+create index consumption_event_budget_time_idx on consumption_event (budget_id, created_at desc);
+
+-- Current window state of one budget at p_now, without writing: what has been used (settled plus
+-- reserved), what is left, and when it resets.
+create or replace function sluice_budget_usage(b budget, p_now timestamptz,
+  out used bigint, out surplus_used bigint, out remaining bigint, out reset_at timestamptz, out win timestamptz, out level double precision)
+language plpgsql stable as $fn$
+declare
+  local_start timestamp;
+begin
+  level := null;
+  if b.window_kind = 'calendar' then
+    local_start := date_trunc(b.period, p_now at time zone b.time_zone);
+    win := local_start at time zone b.time_zone;
+    reset_at := (local_start + ('1 ' || b.period)::interval) at time zone b.time_zone;
+    if b.window_start is null or b.window_start < win then
+      used := b.reserved;
+      surplus_used := b.surplus_reserved;
+    else
+      used := b.spent + b.reserved;
+      surplus_used := b.surplus_spent + b.surplus_reserved;
+    end if;
+    remaining := b.limit_amount - used;
+  elsif b.window_kind = 'rolling' then
+    select coalesce(sum(m.amount), 0), coalesce(sum(m.surplus_amount), 0), min(m.minute)
+      into used, surplus_used, reset_at
+      from budget_minute m
+     where m.budget_id = b.id and m.minute > p_now - make_interval(secs => b.rolling_seconds);
+    used := used + b.reserved;
+    surplus_used := surplus_used + b.surplus_reserved;
+    reset_at := coalesce(reset_at + make_interval(secs => b.rolling_seconds) + interval '1 minute', p_now);
+    remaining := b.limit_amount - used;
+    win := null;
+  else
+    level := least(b.limit_amount::double precision,
+                   coalesce(b.bucket_level, b.limit_amount) + greatest(0, extract(epoch from (p_now - coalesce(b.bucket_at, p_now)))) * b.refill_per_second);
+    used := b.limit_amount - floor(level)::bigint;
+    surplus_used := 0;
+    remaining := floor(level)::bigint;
+    reset_at := case when b.refill_per_second > 0
+                     then p_now + make_interval(secs => (b.limit_amount - level) / b.refill_per_second) else null end;
+    win := null;
+  end if;
+end
+$fn$;
+
+-- Reserves p_amounts[i] on budget p_ids[i] for one request, all or nothing. Returns one row per
+-- budget; when any hard budget refuses, nothing is written and the refusing rows say so.
+create or replace function sluice_reserve(p_ids uuid[], p_amounts bigint[], p_request text, p_now timestamptz, p_ttl_seconds integer)
+returns table(budget_id uuid, allowed boolean, remaining bigint, reset_at timestamptz, from_surplus bigint)
+language plpgsql as $fn$
+#variable_conflict use_column
+declare
+  n integer := coalesce(array_length(p_ids, 1), 0);
+  i integer;
+  b budget;
+  s budget;
+  u record;
+  su record;
+  need bigint;
+  base_take bigint;
+  take_surplus bigint;
+  ok boolean[] := '{}';
+  surplus bigint[] := '{}';
+  rem bigint[] := '{}';
+  resets timestamptz[] := '{}';
+  all_ok boolean := true;
+begin
+  perform 1 from budget x
+   where x.id = any(p_ids) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_ids))
+   order by x.id for update;
+  for i in 1..n loop
+    select * into b from budget x where x.id = p_ids[i];
+    need := p_amounts[i];
+    take_surplus := 0;
+    if b.id is null then
+      ok[i] := true; rem[i] := null; resets[i] := null; surplus[i] := 0;
+      continue;
+    end if;
+    u := sluice_budget_usage(b, p_now);
+    if b.paused then
+      ok[i] := not b.hard;
+    elsif u.remaining >= need or not b.hard then
+      ok[i] := true;
+    elsif b.surplus_budget_id is not null then
+      -- Base allocation exhausted (or nearly): take the rest from the shared pool, within the
+      -- user's surplus allowance.
+      base_take := greatest(u.remaining, 0);
+      take_surplus := need - base_take;
+      select * into s from budget x where x.id = b.surplus_budget_id;
+      su := sluice_budget_usage(s, p_now);
+      ok[i] := not s.paused and su.remaining >= take_surplus
+               and (b.surplus_user_limit is null or b.surplus_user_limit - u.surplus_used >= take_surplus);
+      if not ok[i] then take_surplus := 0; end if;
+    else
+      ok[i] := false;
+    end if;
+    surplus[i] := take_surplus;
+    rem[i] := u.remaining - (need - take_surplus);
+    resets[i] := u.reset_at;
+    all_ok := all_ok and ok[i];
+  end loop;
+
+  if all_ok then
+    for i in 1..n loop
+      select * into b from budget x where x.id = p_ids[i];
+      continue when b.id is null;
+      u := sluice_budget_usage(b, p_now);
+      update budget x set
+        spent = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then 0 else x.spent end,
+        surplus_spent = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then 0 else x.surplus_spent end,
+        alerts_fired = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then '{}' else x.alerts_fired end,
+        window_start = case when b.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
+        bucket_level = case when b.window_kind = 'bucket' then u.level - (p_amounts[i] - surplus[i]) else x.bucket_level end,
+        bucket_at = case when b.window_kind = 'bucket' then p_now else x.bucket_at end,
+        reserved = x.reserved + (p_amounts[i] - surplus[i]),
+        surplus_reserved = x.surplus_reserved + surplus[i]
+      where x.id = b.id;
+      if surplus[i] > 0 then
+        select * into s from budget x where x.id = b.surplus_budget_id;
+        su := sluice_budget_usage(s, p_now);
+        update budget x set
+          spent = case when s.window_kind = 'calendar' and (s.window_start is null or s.window_start < su.win) then 0 else x.spent end,
+          window_start = case when s.window_kind = 'calendar' then greatest(coalesce(x.window_start, su.win), su.win) else x.window_start end,
+          bucket_level = case when s.window_kind = 'bucket' then su.level - surplus[i] else x.bucket_level end,
+          bucket_at = case when s.window_kind = 'bucket' then p_now else x.bucket_at end,
+          reserved = x.reserved + surplus[i]
+        where x.id = s.id;
+      end if;
+      insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
+      values (p_request, b.id, p_amounts[i], surplus[i], p_now, p_now + make_interval(secs => p_ttl_seconds))
+      on conflict do nothing;
+    end loop;
+  end if;
+
+  for i in 1..n loop
+    budget_id := p_ids[i];
+    allowed := ok[i];
+    remaining := rem[i];
+    reset_at := resets[i];
+    from_surplus := surplus[i];
+    return next;
+  end loop;
+end
+$fn$;
+
+-- Settles (or, with p_release_only, releases) reservations: for each (request, budget) the
+-- reserved estimate is removed and the actual amount added to the window it lands in. Rows are
+-- processed in budget id order. Returns each budget's state after, for alerts.
+create or replace function sluice_settle(p_requests text[], p_budgets uuid[], p_actuals bigint[], p_now timestamptz)
+returns table(budget_id uuid, used bigint, limit_amount bigint)
+language plpgsql as $fn$
+#variable_conflict use_column
+declare
+  r record;
+  b budget;
+  s budget;
+  u record;
+  est bigint;
+  surp bigint;
+  actual bigint;
+  act_surplus bigint;
+  act_base bigint;
+  touched uuid[] := '{}';
+begin
+  perform 1 from budget x
+   where x.id = any(p_budgets) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_budgets))
+   order by x.id for update;
+  -- A missing reservation (released by the sweeper while a very long request still ran) still
+  -- gets its actual amount added: spend must match usage rows.
+  for r in
+    select t.req, t.bid, t.actual, coalesce(res.amount, 0) as amount, coalesce(res.from_surplus, 0) as from_surplus
+      from unnest(p_requests, p_budgets, p_actuals) as t(req, bid, actual)
+      left join budget_reservation res on res.request_id = t.req and res.budget_id = t.bid
+     order by t.bid
+  loop
+    select * into b from budget x where x.id = r.bid;
+    continue when b.id is null;
+    est := r.amount;
+    surp := r.from_surplus;
+    actual := greatest(r.actual, 0);
+    -- The surplus share of the actual amount is in proportion to what was reserved from it.
+    act_surplus := case when est > 0 then least(actual, round(actual::numeric * surp / est)::bigint) else 0 end;
+    act_base := actual - act_surplus;
+    u := sluice_budget_usage(b, p_now);
+    update budget x set
+      reserved = greatest(0, x.reserved - (est - surp)),
+      surplus_reserved = greatest(0, x.surplus_reserved - surp),
+      spent = case when b.window_kind = 'calendar' then
+                (case when x.window_start is null or x.window_start < u.win then 0 else x.spent end) + act_base
+              else x.spent + act_base end,
+      surplus_spent = case when b.window_kind = 'calendar' then
+                (case when x.window_start is null or x.window_start < u.win then 0 else x.surplus_spent end) + act_surplus
+              else x.surplus_spent + act_surplus end,
+      alerts_fired = case when b.window_kind = 'calendar' and (x.window_start is null or x.window_start < u.win) then '{}' else x.alerts_fired end,
+      window_start = case when b.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
+      bucket_level = case when b.window_kind = 'bucket' then least(b.limit_amount::double precision, u.level + (est - surp) - act_base) else x.bucket_level end,
+      bucket_at = case when b.window_kind = 'bucket' then p_now else x.bucket_at end
+    where x.id = b.id;
+    if b.window_kind = 'rolling' and actual > 0 then
+      insert into budget_minute as m (budget_id, minute, amount, surplus_amount)
+      values (b.id, date_trunc('minute', p_now), act_base, act_surplus)
+      on conflict (budget_id, minute) do update set amount = m.amount + excluded.amount, surplus_amount = m.surplus_amount + excluded.surplus_amount;
+    end if;
+    if surp > 0 and b.surplus_budget_id is not null then
+      select * into s from budget x where x.id = b.surplus_budget_id;
+      u := sluice_budget_usage(s, p_now);
+      update budget x set
+        reserved = greatest(0, x.reserved - surp),
+        spent = case when s.window_kind = 'calendar' then
+                  (case when x.window_start is null or x.window_start < u.win then 0 else x.spent end) + act_surplus
+                else x.spent + act_surplus end,
+        window_start = case when s.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
+        bucket_level = case when s.window_kind = 'bucket' then least(s.limit_amount::double precision, u.level + surp - act_surplus) else x.bucket_level end,
+        bucket_at = case when s.window_kind = 'bucket' then p_now else x.bucket_at end
+      where x.id = s.id;
+      if s.window_kind = 'rolling' and act_surplus > 0 then
+        insert into budget_minute as m (budget_id, minute, amount) values (s.id, date_trunc('minute', p_now), act_surplus)
+        on conflict (budget_id, minute) do update set amount = m.amount + excluded.amount;
+      end if;
+      touched := touched || s.id;
+    end if;
+    delete from budget_reservation res where res.request_id = r.req and res.budget_id = r.bid;
+    touched := touched || b.id;
+  end loop;
+  for b in select * from budget x where x.id = any(touched) loop
+    u := sluice_budget_usage(b, p_now);
+    budget_id := b.id;
+    used := u.used;
+    limit_amount := b.limit_amount;
+    return next;
+  end loop;
+end
+$fn$;
+`);
+  }
+}

@@ -1,0 +1,127 @@
+import { Injectable } from '@nestjs/common';
+import { PgPool } from '../db/pg-pool';
+import { BudgetRule, BudgetView } from './budget.types';
+
+const RULE_COLUMNS = `id, org_id, name, scope_type, scope_id, end_user_template, parent_budget_id, metric, hard, fail_open, paused, thresholds, webhook_url`;
+
+interface RuleRow {
+  id: string;
+  org_id: string;
+  name: string;
+  scope_type: BudgetRule['scopeType'];
+  scope_id: string | null;
+  end_user_template: boolean;
+  parent_budget_id: string | null;
+  metric: BudgetRule['metric'];
+  hard: boolean;
+  fail_open: boolean;
+  paused: boolean;
+  thresholds: number[];
+  webhook_url: string | null;
+}
+
+export const toRule = (r: RuleRow): BudgetRule => ({
+  id: r.id,
+  orgId: r.org_id,
+  name: r.name,
+  scopeType: r.scope_type,
+  scopeId: r.scope_id,
+  endUserTemplate: r.end_user_template,
+  parentBudgetId: r.parent_budget_id,
+  metric: r.metric,
+  hard: r.hard,
+  failOpen: r.fail_open,
+  paused: r.paused,
+  thresholds: r.thresholds,
+  webhookUrl: r.webhook_url,
+});
+
+export interface ReserveResult {
+  budgetId: string;
+  allowed: boolean;
+  remaining: number | null;
+  resetAt: Date | null;
+  fromSurplus: number;
+}
+
+export interface SettleResult {
+  budgetId: string;
+  used: number;
+  limit: number;
+}
+
+/** SQL for budgets: the enforcement functions and the reads pages and the CLI need. */
+@Injectable()
+export class BudgetsRepository {
+  constructor(private readonly pool: PgPool) {}
+
+  async rulesForOrg(orgId: string): Promise<BudgetRule[]> {
+    const r = await this.pool.query<RuleRow>(`select ${RULE_COLUMNS} from budget where org_id = $1`, [orgId]);
+    return r.rows.map(toRule);
+  }
+
+  /** The end user's own budget made from a template, created on first sight. */
+  async childForEndUser(templateId: string, endUser: string, newId: string): Promise<BudgetRule> {
+    const r = await this.pool.query<RuleRow>(
+      `insert into budget (id, org_id, name, scope_type, scope_id, parent_budget_id, metric, window_kind, period, time_zone,
+                           rolling_seconds, limit_amount, refill_per_second, hard, fail_open, thresholds, webhook_url)
+       select $1, org_id, name || ' · ' || $3, 'end_user', $3, id, metric, window_kind, period, time_zone,
+              rolling_seconds, limit_amount, refill_per_second, hard, fail_open, thresholds, webhook_url
+         from budget where id = $2
+       on conflict (parent_budget_id, scope_id) where parent_budget_id is not null do update set updated_at = budget.updated_at
+       returning ${RULE_COLUMNS}`,
+      [newId, templateId, endUser],
+    );
+    return toRule(r.rows[0]);
+  }
+
+  async reserve(ids: string[], amounts: number[], requestId: string, now: Date, ttlSeconds: number): Promise<ReserveResult[]> {
+    const r = await this.pool.query<{ budget_id: string; allowed: boolean; remaining: string | null; reset_at: Date | null; from_surplus: string }>(
+      'select * from sluice_reserve($1::uuid[], $2::bigint[], $3, $4, $5)',
+      [ids, amounts, requestId, now, ttlSeconds],
+    );
+    return r.rows.map((x) => ({ budgetId: x.budget_id, allowed: x.allowed, remaining: x.remaining === null ? null : Number(x.remaining), resetAt: x.reset_at, fromSurplus: Number(x.from_surplus) }));
+  }
+
+  /** Releases reservations whose requests never reached the usage writer (a crashed process). */
+  async sweepExpired(now: Date, limit = 1000): Promise<number> {
+    const r = await this.pool.query<{ request_id: string; budget_id: string }>(
+      'select request_id, budget_id from budget_reservation where expires_at < $1 order by expires_at limit $2',
+      [now, limit],
+    );
+    if (!r.rows.length) return 0;
+    await this.pool.query('select * from sluice_settle($1::text[], $2::uuid[], $3::bigint[], $4)', [
+      r.rows.map((x) => x.request_id),
+      r.rows.map((x) => x.budget_id),
+      r.rows.map(() => 0),
+      now,
+    ]);
+    return r.rows.length;
+  }
+
+  async views(where: string, params: unknown[], now = new Date()): Promise<BudgetView[]> {
+    const r = await this.pool.query(
+      `select b.*, u.used, u.remaining, u.reset_at as usage_reset_at
+         from budget b, lateral sluice_budget_usage(b, $${params.length + 1}) u
+        where ${where}
+        order by b.created_at`,
+      [...params, now],
+    );
+    return r.rows.map((x) => ({
+      ...toRule(x),
+      windowKind: x.window_kind,
+      period: x.period,
+      timeZone: x.time_zone,
+      rollingSeconds: x.rolling_seconds,
+      limitAmount: Number(x.limit_amount),
+      refillPerSecond: x.refill_per_second,
+      surplusBudgetId: x.surplus_budget_id,
+      surplusUserLimit: x.surplus_user_limit === null ? null : Number(x.surplus_user_limit),
+      used: Number(x.used),
+      reserved: Number(x.reserved) + Number(x.surplus_reserved),
+      remaining: Number(x.remaining),
+      resetAt: x.usage_reset_at ? new Date(x.usage_reset_at).toISOString() : null,
+      createdAt: new Date(x.created_at).toISOString(),
+    }));
+  }
+}

@@ -1,0 +1,208 @@
+import { Injectable } from '@nestjs/common';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { AuditService } from '../common/audit.service';
+import { parseDuration } from '../common/duration';
+import { conflict, invalid, notFound } from '../common/errors';
+import { uuidv7 } from '../common/uuid';
+import { PgPool } from '../db/pg-pool';
+import { OrgsService } from '../orgs/orgs.service';
+import { BUDGET_CHANNEL } from './budget-enforcer.service';
+import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, BudgetScope, BudgetView } from './budget.types';
+import { BudgetsRepository } from './budgets.repository';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface CreateBudgetInput {
+  orgSlug: string;
+  name: string;
+  /** `org`, `team:<slug>`, `user:<email>`, `service-account:<name>`, `token:<id>`, `end-user:<id>` or `pool`. */
+  scope: string;
+  /** Template: every end user seen through the token (or org) gets their own budget like this. */
+  perEndUser?: boolean;
+  metric: BudgetMetric;
+  /** In the metric's unit: micro-dollars, tokens or requests (for buckets: the capacity). */
+  limit: number;
+  period?: BudgetPeriod;
+  timeZone?: string;
+  /** Rolling window length such as `4h` or `7d`. */
+  rolling?: string;
+  /** Refilling bucket: units added per second. */
+  refillPerSecond?: number;
+  soft?: boolean;
+  failOpen?: boolean;
+  surplusPoolId?: string;
+  surplusUserLimit?: number;
+  thresholds?: number[];
+  webhookUrl?: string;
+}
+
+export function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Budget administration, shared by the CLI, the management API and the pages. */
+@Injectable()
+export class BudgetsService {
+  constructor(
+    private readonly pool: PgPool,
+    private readonly orm: MikroORM,
+    private readonly orgs: OrgsService,
+    private readonly repo: BudgetsRepository,
+    private readonly audit: AuditService,
+  ) {}
+
+  async create(actor: string, input: CreateBudgetInput): Promise<BudgetView> {
+    const name = input.name?.trim();
+    if (!name || name.length > 120) throw invalid('budget name is required (at most 120 characters)');
+    if (!BUDGET_METRICS.includes(input.metric)) throw invalid(`metric must be one of ${BUDGET_METRICS.join(', ')}`);
+    if (!Number.isSafeInteger(input.limit) || input.limit < 0) throw invalid('limit must be a non-negative whole number');
+    const windows = [input.period !== undefined, input.rolling !== undefined, input.refillPerSecond !== undefined].filter(Boolean).length;
+    if (windows !== 1) throw invalid('choose exactly one window: a calendar period, a rolling duration, or a refilling bucket');
+    if (input.period !== undefined && !BUDGET_PERIODS.includes(input.period)) throw invalid(`period must be one of ${BUDGET_PERIODS.join(', ')}`);
+    const timeZone = input.timeZone ?? 'UTC';
+    if (!isValidTimeZone(timeZone)) throw invalid(`unknown time zone "${timeZone}"`);
+    const rollingSeconds = input.rolling !== undefined ? parseDuration(input.rolling, 'rolling window') / 1000 : null;
+    if (input.refillPerSecond !== undefined && !(input.refillPerSecond >= 0 && Number.isFinite(input.refillPerSecond))) throw invalid('refill rate must be a non-negative number');
+    for (const t of input.thresholds ?? []) if (!Number.isInteger(t) || t <= 0 || t > 1000) throw invalid('thresholds are percentages such as 50,80,100');
+    if (input.webhookUrl !== undefined && !/^https?:\/\/\S+$/.test(input.webhookUrl)) throw invalid('webhook must be an http(s) URL');
+
+    const em = this.orm.em.fork();
+    const org = await this.orgs.getOrgBySlug(input.orgSlug, em);
+    const { scopeType, scopeId } = await this.resolveScope(org.id, input.scope, em);
+    if (input.perEndUser && scopeType !== 'token' && scopeType !== 'org') throw invalid('per-end-user budgets attach to a token or an organization');
+    let surplusPoolId: string | null = null;
+    if (input.surplusPoolId !== undefined) {
+      if (scopeType === 'pool') throw invalid('a pool cannot draw on another pool');
+      const pool = await this.pool.query('select org_id, scope_type, metric from budget where id = $1', [UUID_RE.test(input.surplusPoolId) ? input.surplusPoolId : null]);
+      const p = pool.rows[0];
+      if (!p || p.org_id !== org.id || p.scope_type !== 'pool') throw notFound('surplus pool');
+      if (p.metric !== input.metric) throw invalid('a base budget and its surplus pool must count the same metric');
+      surplusPoolId = input.surplusPoolId;
+    } else if (input.surplusUserLimit !== undefined) {
+      throw invalid('a per-user surplus limit needs a surplus pool');
+    }
+    const id = uuidv7();
+    await this.pool.query(
+      `insert into budget (id, org_id, name, scope_type, scope_id, end_user_template, metric, window_kind, period, time_zone, rolling_seconds,
+                           limit_amount, refill_per_second, hard, fail_open, surplus_budget_id, surplus_user_limit, thresholds, webhook_url, bucket_level, bucket_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+      [
+        id, org.id, name, scopeType, scopeId, !!input.perEndUser, input.metric,
+        input.period ? 'calendar' : rollingSeconds ? 'rolling' : 'bucket',
+        input.period ?? null, timeZone, rollingSeconds, input.limit, input.refillPerSecond ?? null,
+        !input.soft, !!input.failOpen, surplusPoolId, input.surplusUserLimit ?? null,
+        input.thresholds ?? [50, 80, 100], input.webhookUrl ?? null,
+        input.refillPerSecond !== undefined ? input.limit : null, input.refillPerSecond !== undefined ? new Date() : null,
+      ],
+    );
+    this.audit.record(em, { actor, orgId: org.id, action: 'budget.create', targetType: 'budget', targetId: id, after: { name, scope: input.scope, metric: input.metric, limit: input.limit } });
+    await em.flush();
+    await this.changed(org.id);
+    return this.get(id);
+  }
+
+  async get(id: string, orgId?: string): Promise<BudgetView> {
+    if (!UUID_RE.test(id)) throw invalid('budget id must be a UUID (see `sluice budget list`)');
+    const rows = await this.repo.views(orgId ? 'b.id = $1 and b.org_id = $2' : 'b.id = $1', orgId ? [id, orgId] : [id]);
+    if (!rows.length) throw notFound('budget');
+    return rows[0];
+  }
+
+  async list(orgSlug: string): Promise<BudgetView[]> {
+    const org = await this.orgs.getOrgBySlug(orgSlug);
+    return this.repo.views('b.org_id = $1', [org.id]);
+  }
+
+  /** Gives back `amount` (or everything used in the current window when omitted). */
+  async refill(actor: string, id: string, amount?: number, orgId?: string): Promise<BudgetView> {
+    const b = await this.get(id, orgId);
+    if (amount !== undefined && (!Number.isSafeInteger(amount) || amount <= 0)) throw invalid('refill amount must be a positive whole number');
+    if (b.windowKind === 'calendar') {
+      await this.pool.query('update budget set spent = case when $2::bigint is null then 0 else greatest(0, spent - $2::bigint) end, alerts_fired = \'{}\', updated_at = now() where id = $1', [id, amount ?? null]);
+    } else if (b.windowKind === 'rolling') {
+      if (amount === undefined) await this.pool.query('delete from budget_minute where budget_id = $1', [id]);
+      else
+        await this.pool.query(
+          `insert into budget_minute as m (budget_id, minute, amount) values ($1, date_trunc('minute', now()), -$2::bigint)
+           on conflict (budget_id, minute) do update set amount = m.amount - $2::bigint`,
+          [id, amount],
+        );
+      await this.pool.query(`update budget set alerts_fired = '{}', updated_at = now() where id = $1`, [id]);
+    } else {
+      await this.pool.query(
+        `update budget set bucket_level = case when $2::bigint is null then limit_amount
+                  else least(limit_amount::double precision, (select level from sluice_budget_usage(budget, now())) + $2::bigint) end,
+                bucket_at = now(), updated_at = now() where id = $1`,
+        [id, amount ?? null],
+      );
+    }
+    await this.recordAudit(actor, b.orgId, 'budget.refill', id, { amount: amount ?? 'all' });
+    await this.changed(b.orgId);
+    return this.get(id);
+  }
+
+  async setPaused(actor: string, id: string, paused: boolean, orgId?: string): Promise<BudgetView> {
+    const b = await this.get(id, orgId);
+    await this.pool.query('update budget set paused = $2, updated_at = now() where id = $1', [id, paused]);
+    await this.recordAudit(actor, b.orgId, paused ? 'budget.pause' : 'budget.resume', id, null);
+    await this.changed(b.orgId);
+    return this.get(id);
+  }
+
+  async remove(actor: string, id: string, orgId?: string): Promise<void> {
+    const b = await this.get(id, orgId);
+    const used = await this.pool.query('select 1 from budget where surplus_budget_id = $1 limit 1', [id]);
+    if (used.rowCount) throw conflict('this pool is the surplus of other budgets; remove or change those first');
+    await this.pool.query('delete from budget where id = $1', [id]);
+    await this.recordAudit(actor, b.orgId, 'budget.delete', id, { name: b.name });
+    await this.changed(b.orgId);
+  }
+
+  private async recordAudit(actor: string, orgId: string, action: string, id: string, after: Record<string, unknown> | null) {
+    const em = this.orm.em.fork();
+    this.audit.record(em, { actor, orgId, action, targetType: 'budget', targetId: id, after });
+    await em.flush();
+  }
+
+  private async changed(orgId: string) {
+    await this.pool.query('select pg_notify($1, $2)', [BUDGET_CHANNEL, orgId]);
+  }
+
+  private async resolveScope(orgId: string, scope: string, em: ReturnType<MikroORM['em']['fork']>): Promise<{ scopeType: BudgetScope; scopeId: string | null }> {
+    const [kind, ...rest] = scope.split(':');
+    const value = rest.join(':');
+    const one = async (sql: string, params: unknown[], what: string) => {
+      const r = await this.pool.query<{ id: string }>(sql, params);
+      if (!r.rows.length) throw notFound(what);
+      return r.rows[0].id;
+    };
+    switch (kind) {
+      case 'org':
+        return { scopeType: 'org', scopeId: orgId };
+      case 'pool':
+        return { scopeType: 'pool', scopeId: null };
+      case 'team':
+        return { scopeType: 'team', scopeId: await one('select id from team where org_id = $1 and slug = $2', [orgId, value], `team "${value}"`) };
+      case 'user': {
+        const u = await this.orgs.getUserByEmail(value, em);
+        await one('select id from membership where org_id = $1 and user_id = $2', [orgId, u.id], `member "${value}"`);
+        return { scopeType: 'user', scopeId: u.id };
+      }
+      case 'service-account':
+        return { scopeType: 'service_account', scopeId: await one('select id from service_account where org_id = $1 and name = $2', [orgId, value], `service account "${value}"`) };
+      case 'token':
+        if (!UUID_RE.test(value)) throw invalid('token scope needs the token id: token:<uuid>');
+        return { scopeType: 'token', scopeId: await one('select id from api_token where org_id = $1 and id = $2', [orgId, value], 'token') };
+      case 'end-user':
+        if (!value) throw invalid('end-user scope needs the end-user id: end-user:<id>');
+        return { scopeType: 'end_user', scopeId: value.slice(0, 256) };
+      default:
+        throw invalid('scope is org, pool, team:<slug>, user:<email>, service-account:<name>, token:<id> or end-user:<id>');
+    }
+  }
+}
