@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
+import type { INestApplication } from '@nestjs/common';
+import { LoginLinkService } from './auth/login-link.service';
 import { bootRuntime, createApp } from './bootstrap';
 import { ConfigError, loadEnv } from './config/env';
 
@@ -45,6 +47,7 @@ async function main() {
   rt.logger.info({ url, database: booted.db.embedded ? 'embedded' : 'external' }, 'Sluice is listening');
   // One plain line for people: the JSON log above is for machines.
   process.stdout.write(`Sluice listening on ${url} (UI: ${url}/ui)\n`);
+  await printFirstRunLink(app, env.PUBLIC_URL ? undefined : url);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -69,6 +72,25 @@ async function main() {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * Without an identity provider, the first global admin signs in with a one-time link printed here
+ * (stdout, for the person starting Sluice; never into the JSON log).
+ */
+async function printFirstRunLink(app: INestApplication, baseUrl: string | undefined) {
+  try {
+    const link = await app.get(LoginLinkService).firstRunLink(baseUrl);
+    if (link) {
+      process.stdout.write(
+        `\nNo identity provider is configured (OIDC_ISSUER) and no admin has signed in yet.\n` +
+          `Sign in as ${link.email} (global admin) within 15 minutes, once, with:\n\n  ${link.url}\n\n` +
+          `Print a new link any time with: npx sluice login-link --email ${link.email}\n\n`,
+      );
+    }
+  } catch (e) {
+    process.stderr.write(`sluice: could not issue the first-run sign-in link: ${(e as Error).message}\n`);
+  }
 }
 
 function fail(e: unknown): never {

@@ -1,5 +1,6 @@
 // Client glue for server-rendered pages: charts are drawn from <div data-chart data-src="..."> by
-// uPlot once the fragment that holds them is in the document (full load or htmx swap).
+// uPlot once the fragment that holds them is in the document (full load or htmx swap); every htmx
+// request carries the session's CSRF token; copy buttons copy the element they point at.
 (function () {
   'use strict';
   function drawCharts(root) {
@@ -17,4 +18,33 @@
   }
   document.addEventListener('DOMContentLoaded', function () { drawCharts(document); });
   document.addEventListener('htmx:after:swap', function (e) { drawCharts(e.target || document); });
+
+  // The synchronizer token from <meta name="csrf-token">, sent on every htmx request (the server
+  // ignores it on safe methods). Plain forms carry it in a hidden _csrf field instead.
+  document.addEventListener('htmx:config:request', function (e) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && e.detail && e.detail.ctx) e.detail.ctx.request.headers['X-CSRF-Token'] = meta.getAttribute('content');
+  });
+
+  document.addEventListener('click', function (e) {
+    var btn = e.target.closest && e.target.closest('[data-copy]');
+    if (!btn) return;
+    var src = document.querySelector(btn.getAttribute('data-copy'));
+    if (!src) return;
+    var text = src.textContent.trim();
+    var done = function () {
+      var label = btn.textContent;
+      btn.textContent = 'Copied';
+      setTimeout(function () { btn.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done);
+    else {
+      var r = document.createRange();
+      r.selectNodeContents(src);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+      try { document.execCommand('copy'); done(); } catch (_) { /* the text stays selected for a manual copy */ }
+    }
+  });
 })();

@@ -93,23 +93,25 @@ export class OrgsService {
       this.audit.record(em, { actor, action: 'user.update', targetType: 'user', targetId: user.id, before: { globalAdmin: false }, after: { globalAdmin: true } });
     }
     let membership: Membership | undefined;
-    if (org) membership = await this.ensureMembership(em, actor, user, org, input.role ?? 'member');
+    // Without an explicit role an existing membership is kept as it is (issuing a token for an
+    // admin must not demote them); a new one starts as member.
+    if (org) membership = await this.ensureMembership(em, actor, user, org, input.role);
     await this.flushUnique(em, `user "${email}" already exists`);
     return { user, created, membership };
   }
 
   /** Adds the user to the org with the role, or changes the role of an existing membership. */
-  async ensureMembership(em: EntityManager, actor: string, user: AppUser, org: Organization, role: OrgRole): Promise<Membership> {
+  async ensureMembership(em: EntityManager, actor: string, user: AppUser, org: Organization, role?: OrgRole): Promise<Membership> {
     const existing = await em.findOne(Membership, { userId: user.id, orgId: org.id });
     if (existing) {
-      if (existing.role !== role) {
+      if (role && existing.role !== role) {
         this.audit.record(em, { actor, orgId: org.id, action: 'membership.update', targetType: 'membership', targetId: existing.id, before: { role: existing.role }, after: { role } });
         existing.role = role;
       }
       return existing;
     }
-    const m = em.create(Membership, { userId: user.id, orgId: org.id, role });
-    this.audit.record(em, { actor, orgId: org.id, action: 'membership.create', targetType: 'membership', targetId: m.id, after: { email: user.email, role } });
+    const m = em.create(Membership, { userId: user.id, orgId: org.id, role: role ?? 'member', source: 'manual' });
+    this.audit.record(em, { actor, orgId: org.id, action: 'membership.create', targetType: 'membership', targetId: m.id, after: { email: user.email, role: m.role } });
     return m;
   }
 
@@ -140,7 +142,7 @@ export class OrgsService {
     }
     const existing = await em.findOne(TeamMember, { teamId: team.id, userId: user.id });
     if (existing) return existing;
-    const tm = em.create(TeamMember, { teamId: team.id, userId: user.id });
+    const tm = em.create(TeamMember, { teamId: team.id, userId: user.id, source: 'manual' });
     this.audit.record(em, { actor, orgId: org.id, action: 'team.member.add', targetType: 'team', targetId: team.id, after: { email: user.email } });
     await em.flush();
     return tm;

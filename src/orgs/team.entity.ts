@@ -1,5 +1,6 @@
 import { defineEntity, InferEntity } from '@mikro-orm/core';
 import { baseProperties } from '../db/base.entity';
+import { MEMBERSHIP_SOURCES } from './membership.entity';
 
 export const Team = defineEntity({
   name: 'Team',
@@ -20,6 +21,7 @@ export const TeamMember = defineEntity({
     ...baseProperties,
     teamId: p.uuid(),
     userId: p.uuid(),
+    source: p.enum(() => MEMBERSHIP_SOURCES).default('manual'),
   }),
 });
 export type TeamMember = InferEntity<typeof TeamMember>;

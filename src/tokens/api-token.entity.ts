@@ -25,6 +25,8 @@ export const ApiToken = defineEntity({
     expiresAt: p.datetime().nullable(),
     revokedAt: p.datetime().nullable(),
     lastUsedAt: p.datetime().nullable(),
+    /** The token this one replaced when it was rotated. */
+    rotatedFromId: p.uuid().nullable(),
   }),
 });
 export type ApiToken = InferEntity<typeof ApiToken>;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AuditService } from '../common/audit.service';
 import { parseExpiry } from '../common/duration';
-import { invalid, notFound } from '../common/errors';
+import { conflict, invalid, notFound } from '../common/errors';
 import { AppUser } from '../orgs/app-user.entity';
 import { OrgsService } from '../orgs/orgs.service';
 import { Organization } from '../orgs/organization.entity';
@@ -23,6 +23,8 @@ export interface CreateTokenInput {
   modelPatterns?: string[];
   rpm?: number;
   tpm?: number;
+  /** The signed-in user who issued it (null from the CLI). */
+  createdById?: string | null;
 }
 
 export interface TokenView {
@@ -39,6 +41,7 @@ export interface TokenView {
   revokedAt: string | null;
   lastUsedAt: string | null;
   createdAt: string;
+  rotatedFromId: string | null;
 }
 
 /** Issue, list and revoke API tokens. The plaintext secret exists only in create's return value. */
@@ -93,7 +96,8 @@ export class TokensService {
       ownerUserId,
       serviceAccountId,
       teamId,
-      createdById: null,
+      createdById: input.createdById ?? null,
+      rotatedFromId: null,
       scopes,
       modelPatterns: input.modelPatterns?.length ? input.modelPatterns : null,
       rpm: input.rpm ?? null,
@@ -131,14 +135,101 @@ export class TokensService {
     return this.view(em, token);
   }
 
+  /**
+   * Issues a new secret for the token's settings and retires the old one: revoked at once, or with
+   * `graceMs` left to live so running clients can switch over. Either way every instance's
+   * principal cache drops the old token when this commits.
+   */
+  async rotate(actor: string, id: string, opts: { graceMs?: number; createdById?: string | null } = {}): Promise<{ token: TokenView; secret: string; previous: TokenView }> {
+    if (!UUID_RE.test(id)) throw invalid('token id must be a UUID');
+    const em = this.orm.em.fork();
+    const old = await em.findOne(ApiToken, { id });
+    if (!old) throw notFound('token');
+    const now = new Date();
+    if (old.revokedAt) throw conflict('this token is revoked; issue a new one instead');
+    if (old.expiresAt && old.expiresAt <= now) throw conflict('this token has expired; issue a new one instead');
+    if (old.serviceAccountId) {
+      const sa = await em.findOne(ServiceAccount, { id: old.serviceAccountId });
+      if (sa?.disabledAt) throw invalid(`service account "${sa.name}" is disabled`);
+    }
+    if (opts.graceMs !== undefined && (!Number.isInteger(opts.graceMs) || opts.graceMs < 0 || opts.graceMs > 7 * 86_400_000)) {
+      throw invalid('the grace period must be between 0 and 7 days', 'grace');
+    }
+    const g = generateToken();
+    // The new token lives as long as the old one was meant to, counted from now.
+    const lifetime = old.expiresAt ? old.expiresAt.getTime() - old.createdAt.getTime() : null;
+    const token = em.create(ApiToken, {
+      orgId: old.orgId,
+      name: old.name,
+      tokenHash: g.hash,
+      displayPrefix: g.displayPrefix,
+      ownerUserId: old.ownerUserId ?? null,
+      serviceAccountId: old.serviceAccountId ?? null,
+      teamId: old.teamId ?? null,
+      createdById: opts.createdById ?? null,
+      rotatedFromId: old.id,
+      scopes: [...(old.scopes as string[])],
+      modelPatterns: (old.modelPatterns as string[] | null) ?? null,
+      rpm: old.rpm ?? null,
+      tpm: old.tpm ?? null,
+      expiresAt: lifetime !== null ? new Date(now.getTime() + lifetime) : null,
+      revokedAt: null,
+      lastUsedAt: null,
+    });
+    const before = { revokedAt: null, expiresAt: old.expiresAt?.toISOString() ?? null };
+    if (opts.graceMs) {
+      const until = new Date(now.getTime() + opts.graceMs);
+      if (!old.expiresAt || old.expiresAt > until) old.expiresAt = until;
+    } else old.revokedAt = now;
+    this.audit.record(em, {
+      actor,
+      orgId: old.orgId,
+      action: 'token.rotate',
+      targetType: 'token',
+      targetId: old.id,
+      before,
+      after: { revokedAt: old.revokedAt?.toISOString() ?? null, expiresAt: old.expiresAt?.toISOString() ?? null, replacedBy: token.id, prefix: g.displayPrefix },
+    });
+    await em.transactional(async (tx) => {
+      await tx.flush();
+      await this.notifyInTx(tx, [old.id]);
+    });
+    return { token: await this.view(em, token), secret: g.secret, previous: await this.view(em, old) };
+  }
+
+  /**
+   * Revokes tokens inside the caller's transaction (member removed, account disabled) and tells
+   * every instance when it commits. Call flush on `tx` afterwards.
+   */
+  async revokeInTx(tx: EntityManager, actor: string, tokens: ApiToken[], reason: string): Promise<void> {
+    const now = new Date();
+    const live = tokens.filter((t) => !t.revokedAt);
+    for (const t of live) {
+      t.revokedAt = now;
+      this.audit.record(tx, { actor, orgId: t.orgId, action: 'token.revoke', targetType: 'token', targetId: t.id, after: { revokedAt: now.toISOString(), reason } });
+    }
+    await this.notifyInTx(tx, live.map((t) => t.id));
+  }
+
+  /** Queues cache invalidations for these token ids; Postgres delivers them at commit. */
+  async notifyInTx(tx: EntityManager, ids: string[]): Promise<void> {
+    for (const id of ids) {
+      await tx.getConnection().execute(`select pg_notify('${TOKEN_CHANNEL}', ?)`, [id], 'all', tx.getTransactionContext());
+    }
+  }
+
+  async view(em: EntityManager, t: ApiToken, org?: Organization): Promise<TokenView> {
+    return this.toView(em, t, org);
+  }
+
   async list(orgSlug: string): Promise<TokenView[]> {
     const em = this.orm.em.fork();
     const org = await this.orgs.getOrgBySlug(orgSlug, em);
     const tokens = await em.find(ApiToken, { orgId: org.id }, { orderBy: { createdAt: 'desc' } });
-    return Promise.all(tokens.map((t) => this.view(em, t, org)));
+    return Promise.all(tokens.map((t) => this.toView(em, t, org)));
   }
 
-  private async view(em: EntityManager, t: ApiToken, org?: Organization): Promise<TokenView> {
+  private async toView(em: EntityManager, t: ApiToken, org?: Organization): Promise<TokenView> {
     org ??= (await em.findOne(Organization, { id: t.orgId }))!;
     let owner: TokenView['owner'];
     if (t.ownerUserId) owner = { type: 'user', email: (await em.findOne(AppUser, { id: t.ownerUserId }))?.email ?? '(deleted)' };
@@ -157,6 +248,7 @@ export class TokensService {
       revokedAt: t.revokedAt?.toISOString() ?? null,
       lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
       createdAt: t.createdAt.toISOString(),
+      rotatedFromId: t.rotatedFromId ?? null,
     };
   }
 }

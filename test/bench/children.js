@@ -30,8 +30,16 @@ function track(name, child, logFile) {
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let stopping = false;
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      handle.exitInfo = { code, signal, expected: stopping, at: new Date().toISOString() };
+      if (log) log.write(`\n[bench] ${name} exited (code ${code}, signal ${signal})${stopping ? '' : ' UNEXPECTEDLY'}\n`);
+      resolve({ code, signal });
+    }),
+  );
   const handle = {
+    exitInfo: null,
     name,
     child,
     logFile,
@@ -41,6 +49,7 @@ function track(name, child, logFile) {
     running: () => child.exitCode === null && child.signalCode === null,
     /** SIGTERM, then SIGKILL after graceMs. */
     async stop(graceMs = 5000) {
+      stopping = true;
       if (handle.running()) {
         child.kill('SIGTERM');
         const t = setTimeout(() => handle.running() && child.kill('SIGKILL'), graceMs);

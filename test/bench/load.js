@@ -159,7 +159,7 @@ async function interleavedLatency(targets, { stream, warmup, rounds, deadlineMs,
  * (after warmupMs of the same load, not counted). rps = completed 200s / wall time from start to
  * the end of the last request. Bounded by duration, maxRequests and a hard stop on errors.
  */
-async function throughput(target, { concurrency, durationMs, warmupMs, maxRequests = 5_000_000 }) {
+async function throughput(target, { concurrency, durationMs, warmupMs, maxRequests = 5_000_000, onMeasureStart }) {
   const prep = prepare(target, { stream: false, connections: concurrency });
   const run = async (ms, record) => {
     let ok = 0;
@@ -190,6 +190,7 @@ async function throughput(target, { concurrency, durationMs, warmupMs, maxReques
   };
   try {
     if (warmupMs > 0) await run(warmupMs, false);
+    if (onMeasureStart) await onMeasureStart();
     return await run(durationMs, true);
   } finally {
     await prep.close();

@@ -14,8 +14,13 @@
 // concurrency-64 phases run back to back in interleaved order (direct, sluice, portkey, direct, ...)
 // and keep the better of the repetitions.
 //
-// Knobs (env): BENCH_QUICK=1 (short smoke run), BENCH_TARGETS=direct,portkey (subset),
-// BENCH_LAT_ROUNDS, BENCH_STREAM_ROUNDS, BENCH_TPUT_SECONDS, BENCH_REPS, BENCH_PG_URL.
+// Portkey: see targets.js (headers it routes on) and portkey-preload.js (a workaround without which
+// every Portkey stream fails with HTTP 500 under this project's @hono/node-server). Portkey also
+// holds back the first SSE chunk of every stream for 25 ms by design, which shows in B.
+//
+// Knobs (env): BENCH_QUICK=1 (short smoke run), BENCH_TARGETS=sluice,portkey (subset; direct always
+// runs), BENCH_LAT_ROUNDS, BENCH_STREAM_ROUNDS, BENCH_TPUT_SECONDS, BENCH_REPS, BENCH_PG_URL,
+// BENCH_HARD_LIMIT_SECONDS (default 600: everything is stopped after that).
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -42,7 +47,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
   concurrency: 64,
   latency: { warmup: QUICK ? 10 : 30, rounds: envNum('BENCH_LAT_ROUNDS', QUICK ? 60 : 300), deadlineMs: 90_000 },
-  stream: { warmup: QUICK ? 5 : 20, rounds: envNum('BENCH_STREAM_ROUNDS', QUICK ? 30 : 300), deadlineMs: 150_000, chunks: 5, chunkIntervalMs: 20, firstChunkMs: 20 },
+  stream: { warmup: QUICK ? 5 : 20, rounds: envNum('BENCH_STREAM_ROUNDS', QUICK ? 30 : 250), deadlineMs: 150_000, chunks: 5, chunkIntervalMs: 20, firstChunkMs: 20 },
   throughput: { seconds: envNum('BENCH_TPUT_SECONDS', QUICK ? 2 : 8), warmupSeconds: QUICK ? 0.5 : 1, reps: envNum('BENCH_REPS', 2) },
   instantDirectReps: 1,
   upstreamDelayMs: 20,
@@ -54,6 +59,8 @@ const LOG_DIR = path.join(RESULTS_DIR, 'logs');
 const runId = crypto.randomBytes(4).toString('hex');
 const t0 = Date.now();
 const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+
+class BenchAbort extends Error {}
 
 // ----- cleanup on every way out -----
 const started = []; // {name, stop}
@@ -103,15 +110,36 @@ async function startUpstream() {
     h.child.once('exit', () => reject(new Error(`fake upstream exited: ${h.tail()}`)));
   });
   await ready;
+  // The upstream is the one thing the run cannot go on without: if it exits (e.g. something else on
+  // the machine kills it), fail with a clear message instead of an IPC timeout.
+  const gone = () => {
+    const x = h.exitInfo || {};
+    return new BenchAbort(`the fake upstream exited unexpectedly (code ${x.code}, signal ${x.signal}) at ${x.at || 'unknown time'}; was it killed from outside the benchmark?`);
+  };
+  h.child.once('exit', () => {
+    for (const [, cb] of pending) cb(null);
+    pending.clear();
+  });
   const ask = (msg) =>
     new Promise((resolve, reject) => {
+      if (!h.running()) return reject(gone());
       const id = ++seq;
-      const timer = setTimeout(() => reject(new Error('fake upstream IPC timeout')), 5000);
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(h.running() ? new BenchAbort('the fake upstream did not answer over IPC within 5 s') : gone());
+      }, 5000);
       pending.set(id, (m) => {
         clearTimeout(timer);
-        resolve(m);
+        if (m) resolve(m);
+        else setImmediate(() => reject(gone()));
       });
-      h.child.send({ ...msg, id });
+      h.child.send({ ...msg, id }, (err) => {
+        if (err) {
+          clearTimeout(timer);
+          pending.delete(id);
+          reject(gone());
+        }
+      });
     });
   return {
     url: `http://127.0.0.1:${port}`,
@@ -168,7 +196,7 @@ async function main() {
     // Probe: one non-stream and one stream request, checked, and seen by the upstream.
     await upstream.behave({ delayMs: 0, chunkIntervalMs: 1, chunks: 5 });
     await upstream.stats();
-    const target = { name: t.name, url: inst.url, headers: inst.headers || {}, model: inst.model };
+    const target = { name: t.name, url: inst.url, headers: inst.headers || {}, model: inst.model, proc: inst.process };
     const pr = load.prepare(target, { stream: false });
     const r = await load.once(pr, { keepBody: true });
     await pr.close();
@@ -206,6 +234,19 @@ async function main() {
   }
   const names = active.map((t) => t.name);
   const gateways = active.filter((t) => t.name !== 'direct');
+  // A target whose server process exits mid-run (crash, or killed by something else on the
+  // machine) is reported and left out of the following phases instead of measured as errors.
+  const died = {};
+  const isAlive = (t, phase) => {
+    if (!t.proc || t.proc.running()) return true;
+    if (!died[t.name]) {
+      const x = t.proc.exitInfo || {};
+      died[t.name] = `its process exited (code ${x.code}, signal ${x.signal}) before ${phase}; see ${path.relative(process.cwd(), t.proc.logFile || LOG_DIR)}`;
+      log(`WARNING ${t.name}: ${died[t.name]}`);
+    }
+    return false;
+  };
+  const alive = (list, phase) => list.filter((t) => isAlive(t, phase));
   const reps = Math.max(1, CFG.throughput.reps);
   const tputOpts = { concurrency: CFG.concurrency, durationMs: CFG.throughput.seconds * 1000, warmupMs: CFG.throughput.warmupSeconds * 1000 };
 
@@ -213,9 +254,8 @@ async function main() {
     const runs = Object.fromEntries(list.map((t) => [t.name, []]));
     for (let rep = 0; rep < nReps; rep++) {
       for (const t of list) {
-        if (rep >= (t.reps ?? nReps)) continue;
-        await upstream.stats();
-        const r = await load.throughput(t, tputOpts);
+        if (rep >= (t.reps ?? nReps) || !isAlive(t, `${label} throughput #${rep + 1}`)) continue;
+        const r = await load.throughput(t, { ...tputOpts, onMeasureStart: () => upstream.stats() });
         const st = await upstream.stats();
         r.upstreamRequests = st.chat;
         runs[t.name].push(r);
@@ -224,6 +264,7 @@ async function main() {
     }
     const out = {};
     for (const [name, rs] of Object.entries(runs)) {
+      if (!rs.length) continue;
       const best = rs.reduce((a, b) => (b.rps > a.rps ? b : a), rs[0]);
       out[name] = {
         bestRps: round(best.rps, 1),
@@ -237,20 +278,22 @@ async function main() {
 
   // ----- A: upstream answers in 20 ms -----
   await upstream.behave({ delayMs: CFG.upstreamDelayMs, chunkIntervalMs: CFG.stream.chunkIntervalMs, chunks: CFG.stream.chunks });
-  log(`A: latency at concurrency 1, ${CFG.latency.rounds} rounds × ${names.join(', ')} (interleaved, after ${CFG.latency.warmup} warm-up rounds)`);
-  results.a.latency = await load.interleavedLatency(active, { stream: false, warmup: CFG.latency.warmup, rounds: CFG.latency.rounds, deadlineMs: CFG.latency.deadlineMs, metric: 'totalMs' });
+  // Throughput first: it also warms up (JIT, connection pools) every target for the latency phase.
   log(`A: throughput at concurrency ${CFG.concurrency}, ${CFG.throughput.seconds}s per run, ${reps} interleaved repetitions`);
   results.a.throughput = await runThroughput(active, reps, 'A');
+  const aLat = alive(active, 'A latency');
+  log(`A: latency at concurrency 1, ${CFG.latency.rounds} rounds × ${aLat.map((t) => t.name).join(', ')} (interleaved, after ${CFG.latency.warmup} warm-up rounds)`);
+  results.a.latency = await load.interleavedLatency(aLat, { stream: false, warmup: CFG.latency.warmup, rounds: CFG.latency.rounds, deadlineMs: CFG.latency.deadlineMs, metric: 'totalMs' });
 
   // ----- B: streaming, TTFT -----
-  const streamers = active.filter((t) => t.stream);
+  const streamers = alive(active, 'B').filter((t) => t.stream);
   await upstream.behave({ delayMs: CFG.stream.firstChunkMs, chunkIntervalMs: CFG.stream.chunkIntervalMs, chunks: CFG.stream.chunks });
   log(`B: stream TTFT at concurrency 1, ${CFG.stream.rounds} rounds × ${streamers.map((t) => t.name).join(', ')}`);
   results.b.ttft = await load.interleavedLatency(streamers, { stream: true, warmup: CFG.stream.warmup, rounds: CFG.stream.rounds, deadlineMs: CFG.stream.deadlineMs, metric: 'ttftMs' });
 
   // ----- C: upstream answers at once -----
   await upstream.behave({ delayMs: 0 });
-  const cList = active.map((t) => (t.name === 'direct' ? { ...t, reps: CFG.instantDirectReps } : t));
+  const cList = alive(active, 'C').map((t) => (t.name === 'direct' ? { ...t, reps: CFG.instantDirectReps } : t));
   log(`C: throughput at concurrency ${CFG.concurrency} with an instant upstream`);
   results.c.throughput = await runThroughput(cList, reps, 'C');
 
@@ -263,7 +306,7 @@ async function main() {
   const summary = {};
   for (const t of active) {
     const s = (summary[t.name] = {});
-    const l = lat[t.name];
+    const l = lat[t.name] || { p50: NaN, p99: NaN, n: 0, errors: null };
     s.a = {
       p50Ms: round(l.p50),
       p99Ms: round(l.p99),
@@ -303,7 +346,7 @@ async function main() {
       active.map((t) => {
         const s = summary[t.name].a;
         const dir = t.name === 'direct';
-        return [t.name, f(s.p50Ms, 3), f(s.p99Ms, 3), dir ? '' : signed(s.addedP50Ms, 3), dir ? '' : signed(s.addedP99Ms, 3), s.samples, s.errors, f(s.rps64, 0), f(s.rpsVsDirect)];
+        return [t.name, f(s.p50Ms, 3), f(s.p99Ms, 3), dir ? '' : signed(s.addedP50Ms, 3), dir ? '' : signed(s.addedP99Ms, 3), s.samples, s.errors ?? '—', f(s.rps64, 0), f(s.rpsVsDirect)];
       }),
     ),
   );
@@ -313,7 +356,7 @@ async function main() {
     table(
       ['target', 'TTFT p50', 'TTFT p99', '+p50 ms', '+p99 ms', 'stream total p50', 'n', 'err'],
       streamers.map((t) => {
-        const s = summary[t.name].b;
+        const s = summary[t.name].b || {};
         const dir = t.name === 'direct';
         return [t.name, f(s.ttftP50Ms, 3), f(s.ttftP99Ms, 3), dir ? '' : signed(s.addedTtftP50Ms, 3), dir ? '' : signed(s.addedTtftP99Ms, 3), f(s.streamTotalP50Ms, 3), s.samples, s.errors];
       }),
@@ -326,15 +369,25 @@ async function main() {
       ['target', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'vs portkey'],
       active.map((t) => {
         const c = tpC[t.name];
+        if (!c) return [t.name, '—', '—', '—', '—', ''];
         const best = c.runs.reduce((a, b) => (b.rps > a.rps ? b : a), c.runs[0]);
         return [t.name, f(c.bestRps, 0), c.runs.map((r) => f(r.rps, 0)).join(' / '), f(best.p50Ms), f(best.p99Ms), t.name !== 'direct' && tpC.portkey ? f(c.bestRps / tpC.portkey.bestRps) : ''];
       }),
     ),
   );
   const errs = [];
-  for (const [scen, tp] of [['A', tpA], ['C', tpC]]) for (const [n, v] of Object.entries(tp)) for (const r of v.runs) if (r.errors) errs.push(`${scen} ${n}: ${r.errors} errors (${r.lastError})`);
+  for (const [scen, tp] of [['A', tpA], ['C', tpC]]) {
+    for (const [n, v] of Object.entries(tp)) {
+      for (const r of v.runs) {
+        if (r.errors) errs.push(`${scen} ${n}: ${r.errors} errors (${r.lastError})`);
+        // Every measured 200 should be one upstream request (at most the in-flight ones differ).
+        if (r.upstreamRequests < r.ok || r.upstreamRequests > r.ok + r.errors) errs.push(`${scen} ${n}: ${r.ok} answers but the upstream saw ${r.upstreamRequests} requests (cache? retries?)`);
+      }
+    }
+  }
   for (const [scen, l] of [['A', lat], ['B', ttft]]) for (const [n, v] of Object.entries(l)) if (v.errors) errs.push(`${scen} ${n}: ${v.errors} errors (${v.lastError})`);
   if (errs.length) out.push('', 'errors:', ...errs.map((e) => `  ${e}`));
+  if (Object.keys(died).length) out.push('', 'died during the run (numbers after that are missing):', ...Object.entries(died).map(([k, v]) => `  ${k}: ${v}`));
   if (Object.keys(skipped).length) out.push('', 'skipped:', ...Object.entries(skipped).map(([k, v]) => `  ${k}: ${v}`));
   if (Object.keys(ratios).length) out.push('', `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} = ${f(v)}`).join(', ')}`);
   out.push('', `total ${((Date.now() - t0) / 1000).toFixed(0)}s; logs in ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}`);
@@ -351,6 +404,7 @@ async function main() {
     config: CFG,
     targets: names,
     skipped,
+    died,
     summary,
     ratios,
     scenarios: {
@@ -361,15 +415,19 @@ async function main() {
   };
   // Non-finite numbers (empty samples) become null in JSON.
   const text = JSON.stringify(json, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? round(v, 3) : v));
-  fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(JSON.parse(text), null, 2) + '\n');
-  process.stdout.write(text + '\n');
+  const full = JSON.parse(text);
+  fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(full, null, 2) + '\n');
+  // The last stdout line: the summary as one JSON object (latest.json has every sample statistic).
+  const { scenarios, config, ...line } = full;
+  process.stdout.write(JSON.stringify({ ...line, file: path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.json')) }) + '\n');
 }
 
 main()
   .then(
     () => 0,
     (e) => {
-      log(`error: ${e && e.stack ? e.stack : e}`);
+      log(`error: ${e instanceof BenchAbort ? e.message : e && e.stack ? e.stack : e}`);
+      log('the run was aborted: no results written');
       return 1;
     },
   )

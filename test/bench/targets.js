@@ -1,5 +1,6 @@
 'use strict';
-// Benchmark targets. A target is { name, start(ctx): Promise<{ url, headers, model?, stop() }> }.
+// Benchmark targets. A target is { name, start(ctx): Promise<{ url, headers, model?, process?, stop() }> }
+// (`process`: the children.js handle of its server, so the run notices if it dies mid-way).
 // `url` is the full chat completions URL on 127.0.0.1. start() may throw a SkipTarget to leave
 // the target out of the run with a reason (everything else is an error).
 //
@@ -51,7 +52,8 @@ async function waitHttpOk(url, timeoutMs, handle) {
  * `node build/start-server.js --port=N --headless`; it routes by headers: x-portkey-provider
  * picks the provider implementation and x-portkey-custom-host replaces its base URL (127.0.0.1
  * is in its default TRUSTED_CUSTOM_HOSTS). The Authorization header is forwarded as the
- * provider key.
+ * provider key. Note: Portkey's SSE re-chunker deliberately waits 25 ms before passing on the
+ * first chunk of a non-Bedrock stream, so its TTFT includes that delay.
  */
 function portkeyTarget() {
   return {
@@ -65,7 +67,9 @@ function portkeyTarget() {
       }
       if (!fs.existsSync(script)) throw new SkipTarget(`${path.relative(ROOT, script)} not found (is @portkey-ai/gateway installed?)`);
       const port = await freePort();
-      const h = spawnNode('portkey', [script, `--port=${port}`, '--headless'], {
+      // portkey-preload.js works around a Portkey/@hono/node-server incompatibility that breaks
+      // every streaming response (see the file).
+      const h = spawnNode('portkey', ['-r', path.join(__dirname, 'portkey-preload.js'), script, `--port=${port}`, '--headless'], {
         // BENCH_LOOPBACK_ONLY: parent-guard.js makes its listen() bind 127.0.0.1 instead of all interfaces.
         env: { BENCH_LOOPBACK_ONLY: '1' },
         logFile: path.join(ctx.logDir, 'portkey.log'),
@@ -83,10 +87,35 @@ function portkeyTarget() {
           'x-portkey-provider': 'openai',
           'x-portkey-custom-host': `${ctx.upstream.url}/v1`,
         },
+        process: h,
         stop: () => h.stop(),
       };
     },
   };
+}
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
+/** Drops sluice_bench_<pid>_… databases whose benchmark process no longer exists. */
+async function dropStaleDatabases(admin, log) {
+  const { rows } = await admin.query(`SELECT datname FROM pg_database WHERE datname LIKE 'sluice\\_bench\\_%'`);
+  for (const { datname } of rows) {
+    const m = /^sluice_bench_(\d+)_/.exec(datname);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      log(`dropped ${datname}, left behind by an earlier run`);
+    } catch (e) {
+      log(`warning: could not drop stale ${datname}: ${e.message}`);
+    }
+  }
 }
 
 /**
@@ -110,10 +139,13 @@ function sluiceTarget({ name = 'sluice', config, setup, env: extraEnv = {} } = {
       } catch {
         throw new SkipTarget('the pg package is not installed');
       }
-      const dbName = `sluice_bench_${ctx.runId}_${name.replace(/\W+/g, '_').toLowerCase()}`.slice(0, 63);
+      // The name carries this process's pid, so databases left behind by a killed run can be
+      // recognised (their pid is gone) and dropped by the next run.
+      const dbName = `sluice_bench_${process.pid}_${ctx.runId}_${name.replace(/\W+/g, '_').toLowerCase()}`.slice(0, 63);
       const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
       try {
         await admin.connect();
+        await dropStaleDatabases(admin, ctx.log);
         await admin.query(`CREATE DATABASE "${dbName}"`);
       } catch (e) {
         await admin.end().catch(() => undefined);
@@ -192,6 +224,7 @@ function sluiceTarget({ name = 'sluice', config, setup, env: extraEnv = {} } = {
           url: `http://127.0.0.1:${u.port}/v1/chat/completions`,
           headers: { authorization: `Bearer ${secret}` },
           model: 'gpt-bench',
+          process: server,
           stop: cleanup,
         };
       } catch (e) {
