@@ -22,7 +22,9 @@ create table budget (
   -- templates: every end user seen through this token (or org) gets their own budget like this one
   end_user_template boolean not null default false,
   parent_budget_id uuid references budget(id) on delete cascade deferrable initially deferred,
-  metric text not null check (metric in ('cost', 'tokens', 'input_tokens', 'output_tokens', 'requests')),
+  metric text not null check (metric in ('cost', 'tokens', 'input_tokens', 'output_tokens', 'requests', 'concurrent')),
+  -- set on the per-token counters that enforce rate limits (see rate_limit); null for budgets
+  limit_kind text check (limit_kind in ('rpm', 'tpm', 'input_tpm', 'output_tpm', 'concurrent')),
   window_kind text not null check (window_kind in ('calendar', 'rolling', 'bucket')),
   period text check (period in ('day', 'week', 'month')),
   time_zone text not null default 'UTC',
@@ -54,6 +56,26 @@ create table budget (
 );
 create index budget_org_idx on budget (org_id);
 create unique index budget_end_user_child_uq on budget (parent_budget_id, scope_id) where parent_budget_id is not null;
+create unique index budget_rate_counter_uq on budget (scope_id, limit_kind) where limit_kind is not null;
+
+-- Rate limits set on a token, user, service account, team or org. The effective value of each
+-- kind for a request is the innermost one set (token, then its owner, then team, then org), and
+-- it is counted per token by a refilling-bucket counter (a budget row with limit_kind).
+create table rate_limit (
+  id uuid primary key,
+  org_id uuid not null references organization(id) on delete cascade deferrable initially deferred,
+  scope_type text not null check (scope_type in ('org', 'team', 'user', 'service_account', 'token')),
+  scope_id uuid not null,
+  rpm integer check (rpm > 0),
+  tpm integer check (tpm > 0),
+  input_tpm integer check (input_tpm > 0),
+  output_tpm integer check (output_tpm > 0),
+  concurrent integer check (concurrent > 0),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (scope_type, scope_id)
+);
+create index rate_limit_org_idx on rate_limit (org_id);
 
 -- Settled amounts per minute, for rolling windows.
 create table budget_minute (

@@ -9,15 +9,17 @@ import { RuntimeModule } from './config/runtime.module';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
 import { DbModule } from './db/db.module';
+import { OrgsAdminModule } from './orgs/orgs-admin.module';
 import { OrgsModule } from './orgs/orgs.module';
 import { ProxyModule } from './proxy/proxy.module';
+import { TokensAdminModule } from './tokens/tokens-admin.module';
 import { TokensModule } from './tokens/tokens.module';
 
 /** Modules shared by the HTTP server and the CLI (no controllers needed by the CLI run). */
 export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule];
 
 /** Administration pages and the management API (signed-in people and admin tokens). */
-const ADMIN_MODULES: NonNullable<DynamicModule['imports']> = [];
+const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule];
 
 @Module({})
 export class AppModule {

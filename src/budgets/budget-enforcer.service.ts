@@ -7,7 +7,8 @@ import { NotifyService } from '../db/notify.service';
 import { costMicros, Usage } from '../providers/pricing';
 import type { PricingConfig } from '../config/gateway-config.schema';
 import type { Principal } from '../tokens/principal';
-import { BudgetMetric, BudgetRule } from './budget.types';
+import { BudgetRule, CounterMetric, LIMIT_KINDS, LimitKind } from './budget.types';
+import { RateLimitRow } from './budgets.repository';
 import { BudgetsRepository } from './budgets.repository';
 
 export const BUDGET_CHANNEL = 'sluice_budget';
@@ -15,12 +16,12 @@ const RULES_TTL_MS = 60_000;
 
 /** What a request reserved, carried to the usage writer, which settles it with the usage row. */
 export interface BudgetHold {
-  entries: { budgetId: string; metric: BudgetMetric; estimate: number; fromSurplus: number }[];
+  entries: { budgetId: string; metric: CounterMetric; estimate: number; fromSurplus: number }[];
 }
 
 export interface Settlement {
   budgetId: string;
-  metric: BudgetMetric;
+  metric: CounterMetric;
   estimate: number;
   fromSurplus: number;
   actual: number;
@@ -42,7 +43,8 @@ export interface RequestEstimate {
  */
 @Injectable()
 export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
-  private readonly rules = new Map<string, { at: number; rules: BudgetRule[]; loading?: Promise<BudgetRule[]> }>();
+  private readonly rules = new Map<string, { at: number; rules: BudgetRule[]; limits: RateLimitRow[]; loading?: Promise<{ rules: BudgetRule[]; limits: RateLimitRow[] }> }>();
+  private readonly counters = new Map<string, BudgetRule>();
   private readonly children = new Map<string, BudgetRule>();
   private sweeper?: NodeJS.Timeout;
   /** Injected by tests to move time; production uses the wall clock. */
@@ -62,10 +64,12 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
         if (orgId === '*') this.rules.clear();
         else this.rules.delete(orgId);
         this.children.clear();
+        this.counters.clear();
       },
       () => {
         this.rules.clear();
         this.children.clear();
+        this.counters.clear();
       },
     );
     this.sweeper = setInterval(() => void this.sweep(), this.rt.env.BUDGET_SWEEP_MS);
@@ -88,29 +92,69 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async rulesFor(orgId: string): Promise<BudgetRule[]> {
+  private async rulesFor(orgId: string): Promise<{ rules: BudgetRule[]; limits: RateLimitRow[] }> {
     const hit = this.rules.get(orgId);
-    if (hit && Date.now() - hit.at < RULES_TTL_MS) return hit.rules;
+    if (hit && !hit.loading && Date.now() - hit.at < RULES_TTL_MS) return hit;
     if (hit?.loading) return hit.loading;
-    const loading = this.repo.rulesForOrg(orgId);
-    this.rules.set(orgId, { at: 0, rules: hit?.rules ?? [], loading });
+    const loading = Promise.all([this.repo.rulesForOrg(orgId), this.repo.rateLimitsForOrg(orgId)]).then(([rules, limits]) => ({ rules, limits }));
+    this.rules.set(orgId, { at: 0, rules: [], limits: [], loading });
     try {
-      const rules = await loading;
-      this.rules.set(orgId, { at: Date.now(), rules });
-      return rules;
+      const loaded = await loading;
+      this.rules.set(orgId, { at: Date.now(), ...loaded });
+      return loaded;
     } catch (e) {
       this.rules.delete(orgId);
       throw e;
     }
   }
 
+  /** Each kind's effective limit: the innermost scope that sets it (token, owner, team, org). */
+  static effectiveLimits(p: Principal, limits: RateLimitRow[]): Partial<Record<LimitKind, number>> {
+    const order: [RateLimitRow['scopeType'], string | null][] = [
+      ['token', p.tokenId],
+      ['user', p.ownerUserId],
+      ['service_account', p.serviceAccountId],
+      ['team', p.teamId],
+      ['org', p.orgId],
+    ];
+    const out: Partial<Record<LimitKind, number>> = {};
+    if (p.rpm) out.rpm = p.rpm;
+    if (p.tpm) out.tpm = p.tpm;
+    for (const kind of LIMIT_KINDS) {
+      if (out[kind] !== undefined) continue;
+      for (const [type, id] of order) {
+        const v = id ? limits.find((l) => l.scopeType === type && l.scopeId === id)?.values[kind] : undefined;
+        if (v !== undefined) {
+          out[kind] = v;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  private async counter(p: Principal, kind: LimitKind, limit: number): Promise<BudgetRule> {
+    const key = `${p.tokenId}:${kind}:${limit}`;
+    let c = this.counters.get(key);
+    if (!c) {
+      c = await this.repo.rateCounter(p.orgId, p.tokenId, kind, limit, uuidv7());
+      if (this.counters.size > 100_000) this.counters.clear();
+      this.counters.set(key, c);
+    }
+    return c;
+  }
+
   /** Budgets that govern this caller, end-user budgets from templates included (created on first sight). */
   async applicable(p: Principal, endUser: string | null): Promise<BudgetRule[]> {
-    const rules = await this.rulesFor(p.orgId);
-    if (!rules.length) return rules;
+    const { rules, limits } = await this.rulesFor(p.orgId);
     const out: BudgetRule[] = [];
+    const effective = BudgetEnforcer.effectiveLimits(p, limits);
+    for (const kind of LIMIT_KINDS) {
+      const v = effective[kind];
+      if (v) out.push(await this.counter(p, kind, v));
+    }
     for (const r of rules) {
-      if (r.parentBudgetId) continue;
+      if (r.parentBudgetId || r.limitKind) continue;
       if (r.endUserTemplate) {
         const through = (r.scopeType === 'token' && r.scopeId === p.tokenId) || (r.scopeType === 'org' && r.scopeId === p.orgId);
         if (through && endUser) out.push(await this.child(r, endUser));
@@ -140,10 +184,13 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
     return c;
   }
 
-  static amountFor(metric: BudgetMetric, u: { inputTokens: number; outputTokens: number }, cost: number, counted: boolean): number {
+  static amountFor(metric: CounterMetric, u: { inputTokens: number; outputTokens: number }, cost: number, counted: boolean, reserving = false): number {
     switch (metric) {
       case 'requests':
         return counted ? 1 : 0;
+      case 'concurrent':
+        // Held while the request runs; every request gives it back when it ends.
+        return reserving ? 1 : 0;
       case 'tokens':
         return u.inputTokens + u.outputTokens;
       case 'input_tokens':
@@ -170,7 +217,7 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
     }
     if (!rules.length) return { hold: null, headers: {} };
     const estCost = costMicros({ inputTokens: est.inputTokens, outputTokens: est.outputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }, est.pricing);
-    const amounts = rules.map((r) => BudgetEnforcer.amountFor(r.metric, est, estCost, true));
+    const amounts = rules.map((r) => BudgetEnforcer.amountFor(r.metric, est, estCost, true, true));
     let results;
     try {
       results = await this.repo.reserve(rules.map((r) => r.id), amounts, requestId, this.now(), this.rt.env.BUDGET_RESERVATION_TTL_S);
@@ -184,8 +231,10 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
       const rule = rules.find((r) => r.id === refused.budgetId)!;
       const reset = refused.resetAt;
       const retryAfter = reset ? Math.max(1, Math.ceil((reset.getTime() - this.now().getTime()) / 1000)) : 60;
-      const why = rule.paused ? 'is paused' : 'is exhausted';
-      throw new DomainError(ErrorCode.BudgetExhausted, `budget "${rule.name}" ${why}${reset ? `; it resets at ${reset.toISOString()}` : ''}`, {
+      const why = rule.limitKind
+        ? `rate limit exceeded (${rule.name} for this token)`
+        : `budget "${rule.name}" ${rule.paused ? 'is paused' : 'is exhausted'}${reset ? `; it resets at ${reset.toISOString()}` : ''}`;
+      throw new DomainError(rule.limitKind ? ErrorCode.RateLimited : ErrorCode.BudgetExhausted, why, {
         retryAfterSeconds: retryAfter,
         headers: { 'x-sluice-budget-remaining': String(Math.max(0, refused.remaining ?? 0)), ...(reset ? { 'x-sluice-budget-reset': reset.toISOString() } : {}) },
       });
@@ -194,7 +243,7 @@ export class BudgetEnforcer implements OnModuleInit, OnModuleDestroy {
     // Report the tightest hard budget.
     let tight: (typeof results)[number] | undefined;
     for (const [i, r] of results.entries()) {
-      if (!rules[i].hard || r.remaining === null) continue;
+      if (!rules[i].hard || rules[i].limitKind || r.remaining === null) continue;
       if (!tight || (r.remaining ?? 0) < (tight.remaining ?? 0)) tight = r;
     }
     const headers: Record<string, string> = {};

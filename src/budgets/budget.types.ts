@@ -1,5 +1,9 @@
 export const BUDGET_SCOPES = ['org', 'team', 'user', 'service_account', 'token', 'end_user', 'pool'] as const;
 export const BUDGET_METRICS = ['cost', 'tokens', 'input_tokens', 'output_tokens', 'requests'] as const;
+/** Metrics a budget can count, plus `concurrent` which only rate-limit counters use. */
+export type CounterMetric = BudgetMetric | 'concurrent';
+export const LIMIT_KINDS = ['rpm', 'tpm', 'input_tpm', 'output_tpm', 'concurrent'] as const;
+export type LimitKind = (typeof LIMIT_KINDS)[number];
 export const BUDGET_WINDOWS = ['calendar', 'rolling', 'bucket'] as const;
 export const BUDGET_PERIODS = ['day', 'week', 'month'] as const;
 export type BudgetScope = (typeof BUDGET_SCOPES)[number];
@@ -16,7 +20,9 @@ export interface BudgetRule {
   scopeId: string | null;
   endUserTemplate: boolean;
   parentBudgetId: string | null;
-  metric: BudgetMetric;
+  metric: CounterMetric;
+  /** Set on rate-limit counters. */
+  limitKind?: LimitKind | null;
   hard: boolean;
   failOpen: boolean;
   paused: boolean;

@@ -1,8 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '../db/pg-pool';
-import { BudgetRule, BudgetView } from './budget.types';
+import { BudgetRule, BudgetView, LimitKind } from './budget.types';
 
-const RULE_COLUMNS = `id, org_id, name, scope_type, scope_id, end_user_template, parent_budget_id, metric, hard, fail_open, paused, thresholds, webhook_url`;
+export interface RateLimitRow {
+  scopeType: 'org' | 'team' | 'user' | 'service_account' | 'token';
+  scopeId: string;
+  values: Partial<Record<LimitKind, number>>;
+}
+
+const RULE_COLUMNS = `id, org_id, name, scope_type, scope_id, end_user_template, parent_budget_id, metric, limit_kind, hard, fail_open, paused, thresholds, webhook_url`;
 
 interface RuleRow {
   id: string;
@@ -13,6 +19,7 @@ interface RuleRow {
   end_user_template: boolean;
   parent_budget_id: string | null;
   metric: BudgetRule['metric'];
+  limit_kind: LimitKind | null;
   hard: boolean;
   fail_open: boolean;
   paused: boolean;
@@ -29,6 +36,7 @@ export const toRule = (r: RuleRow): BudgetRule => ({
   endUserTemplate: r.end_user_template,
   parentBudgetId: r.parent_budget_id,
   metric: r.metric,
+  limitKind: r.limit_kind,
   hard: r.hard,
   failOpen: r.fail_open,
   paused: r.paused,
@@ -58,6 +66,40 @@ export class BudgetsRepository {
   async rulesForOrg(orgId: string): Promise<BudgetRule[]> {
     const r = await this.pool.query<RuleRow>(`select ${RULE_COLUMNS} from budget where org_id = $1`, [orgId]);
     return r.rows.map(toRule);
+  }
+
+  async rateLimitsForOrg(orgId: string): Promise<RateLimitRow[]> {
+    const r = await this.pool.query(`select scope_type, scope_id, rpm, tpm, input_tpm, output_tpm, concurrent from rate_limit where org_id = $1`, [orgId]);
+    return r.rows.map((x) => ({
+      scopeType: x.scope_type,
+      scopeId: x.scope_id,
+      values: Object.fromEntries((['rpm', 'tpm', 'input_tpm', 'output_tpm', 'concurrent'] as const).filter((k) => x[k] !== null).map((k) => [k, x[k]])),
+    }));
+  }
+
+  /**
+   * The per-token counter enforcing one kind of rate limit: a refilling bucket holding `limit`
+   * and refilling it each minute (concurrency: holding `limit` and never refilling, because
+   * every request gives its unit back when it ends). Created on first use, resized when the
+   * effective limit changes.
+   */
+  async rateCounter(orgId: string, tokenId: string, kind: LimitKind, limit: number, newId: string): Promise<BudgetRule> {
+    const metric = { rpm: 'requests', tpm: 'tokens', input_tpm: 'input_tokens', output_tpm: 'output_tokens', concurrent: 'concurrent' }[kind];
+    const refill = kind === 'concurrent' ? 0 : limit / 60;
+    const name = kind === 'concurrent' ? `at most ${limit} concurrent requests` : `${kind} limit ${limit}/min`;
+    const r = await this.pool.query<RuleRow>(
+      `insert into budget (id, org_id, name, scope_type, scope_id, metric, limit_kind, window_kind, limit_amount, refill_per_second, bucket_level, bucket_at)
+       values ($1, $2, $3, 'token', $4, $5, $6, 'bucket', $7::bigint, $8::double precision, $7::double precision, now())
+       on conflict (scope_id, limit_kind) where limit_kind is not null do update
+          set limit_amount = excluded.limit_amount, refill_per_second = excluded.refill_per_second, name = excluded.name,
+              bucket_level = least(budget.bucket_level, excluded.limit_amount)
+        where budget.limit_amount is distinct from excluded.limit_amount
+       returning ${RULE_COLUMNS}`,
+      [newId, orgId, name, tokenId, metric, kind, limit, refill],
+    );
+    if (r.rows.length) return toRule(r.rows[0]);
+    const existing = await this.pool.query<RuleRow>(`select ${RULE_COLUMNS} from budget where scope_id = $1 and limit_kind = $2`, [tokenId, kind]);
+    return toRule(existing.rows[0]);
   }
 
   /** The end user's own budget made from a template, created on first sight. */

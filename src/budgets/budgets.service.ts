@@ -115,7 +115,7 @@ export class BudgetsService {
 
   async list(orgSlug: string): Promise<BudgetView[]> {
     const org = await this.orgs.getOrgBySlug(orgSlug);
-    return this.repo.views('b.org_id = $1', [org.id]);
+    return this.repo.views('b.org_id = $1 and b.limit_kind is null', [org.id]);
   }
 
   /** Gives back `amount` (or everything used in the current window when omitted). */

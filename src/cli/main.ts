@@ -14,7 +14,8 @@ import { OrgsService } from '../orgs/orgs.service';
 import { ORG_ROLES, OrgRole } from '../orgs/membership.entity';
 import { TokensService, TokenView } from '../tokens/tokens.service';
 import { BudgetsService } from '../budgets/budgets.service';
-import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod } from '../budgets/budget.types';
+import { RateLimitsService } from '../budgets/rate-limits.service';
+import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, CounterMetric, LIMIT_KINDS } from '../budgets/budget.types';
 
 const ACTOR = 'cli';
 
@@ -57,7 +58,7 @@ function positiveInt(name: string) {
 }
 
 /** Dollars (`25`, `$1.50`) to micro-dollars for cost; whole numbers otherwise. */
-function parseAmount(v: string, metric: BudgetMetric, what: string): number {
+function parseAmount(v: string, metric: CounterMetric, what: string): number {
   if (metric === 'cost') {
     const m = /^\$?(\d+(?:\.\d{1,6})?)$/.exec(v.trim());
     if (!m) throw invalid(`${what} is in dollars for cost budgets, e.g. 25 or 1.50`);
@@ -73,7 +74,7 @@ function parseRate(v: string): number {
   return Number(m[1]) / { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's'];
 }
 
-function formatAmount(n: number, metric: BudgetMetric): string {
+function formatAmount(n: number, metric: CounterMetric): string {
   return metric === 'cost' ? `$${(n / 1e6).toFixed(2)}` : String(n);
 }
 
@@ -328,6 +329,38 @@ export function buildProgram(): Command {
     await withApp((app) => app.get(BudgetsService).remove(ACTOR, id));
     out(`deleted budget ${id}`);
   });
+
+  const limit = program.command('limit').description('rate limits per token, with fallback from user, team and org');
+  limit
+    .command('set')
+    .description('set rate limits on a scope; each token is counted on its own, unset kinds fall back outward')
+    .requiredOption('--org <slug>', 'organization')
+    .requiredOption('--scope <scope>', 'org, team:<slug>, user:<email>, service-account:<name> or token:<id>')
+    .option('--rpm <n>', 'requests per minute (0 clears)')
+    .option('--tpm <n>', 'tokens per minute, input and output (0 clears)')
+    .option('--input-tpm <n>', 'input tokens per minute (0 clears)')
+    .option('--output-tpm <n>', 'output tokens per minute (0 clears)')
+    .option('--concurrent <n>', 'requests in flight at once (0 clears)')
+    .action(async (o: Record<string, string | undefined>) => {
+      const values: Record<string, number | null> = {};
+      for (const [opt, kind] of [['rpm', 'rpm'], ['tpm', 'tpm'], ['inputTpm', 'input_tpm'], ['outputTpm', 'output_tpm'], ['concurrent', 'concurrent']] as const) {
+        const v = o[opt];
+        if (v === undefined) continue;
+        if (!/^\d+$/.test(v)) throw invalid(`--${kind.replace('_', '-')} must be a whole number`);
+        values[kind] = Number(v) === 0 ? null : Number(v);
+      }
+      const view = await withApp((app) => app.get(RateLimitsService).set(ACTOR, o.org!, o.scope!, values));
+      out(`rate limits for ${view.scope}: ${Object.entries(view.values).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
+    });
+  limit
+    .command('list')
+    .requiredOption('--org <slug>', 'organization')
+    .option('--json', 'print JSON')
+    .action(async (o: { org: string; json?: boolean }) => {
+      const views = await withApp((app) => app.get(RateLimitsService).list(o.org));
+      if (o.json) printJson(views);
+      else out(table(views.map((v) => ({ scope: v.scope, ...Object.fromEntries(LIMIT_KINDS.map((k) => [k, v.values[k] ?? ''])) })), ['scope', ...LIMIT_KINDS]));
+    });
 
   program
     .command('config')

@@ -31,6 +31,18 @@ function registerHelpers(h: typeof hbs) {
   hb.registerHelper('fmtInt', (n: unknown) => (typeof n === 'number' ? n.toLocaleString('en-US') : n ?? ''));
   hb.registerHelper('compact', (n: unknown) => compactNumber(Number(n)));
   hb.registerHelper('usd', (micros: unknown) => formatUsd(Number(micros)));
+  hb.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
+  hb.registerHelper('not', (a: unknown) => !a);
+  hb.registerHelper('and', (...args: unknown[]) => args.slice(0, -1).every(Boolean));
+  hb.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
+  hb.registerHelper('includes', (list: unknown, v: unknown) => Array.isArray(list) && list.includes(v));
+  hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+  // <time> in UTC, minute precision; `fallback` (e.g. "never") when there is no date.
+  hb.registerHelper('time', (iso: unknown, fallback: unknown) => {
+    if (typeof iso !== 'string' || !iso) return typeof fallback === 'string' ? fallback : '—';
+    const text = iso.slice(0, 16).replace('T', ' ');
+    return new hb.SafeString(`<time datetime="${hb.escapeExpression(iso)}" title="${hb.escapeExpression(iso)}">${hb.escapeExpression(text)}</time>`);
+  });
 }
 
 export function compactNumber(n: number): string {

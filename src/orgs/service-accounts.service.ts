@@ -133,6 +133,10 @@ export class ServiceAccountsService {
     });
   }
 
+  async teamChoicesFor(actor: Actor, orgRef: string): Promise<{ slug: string; name: string }[]> {
+    return this.teamChoices(await this.access.org(actor, orgRef, 'admin'));
+  }
+
   /** Teams of the organization, for the form's team picker. */
   async teamChoices(scope: OrgScope): Promise<{ slug: string; name: string }[]> {
     return (await scope.em.find(Team, { orgId: scope.org.id }, { orderBy: { slug: 'asc' } })).map((t) => ({ slug: t.slug, name: t.name }));

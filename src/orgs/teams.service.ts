@@ -4,7 +4,6 @@ import type { Actor } from '../auth/actor';
 import { AuditService } from '../common/audit.service';
 import { conflict, invalid, notFound } from '../common/errors';
 import { limitOffset, Page, pageOf, PageQuery } from '../common/paging';
-import { NotifyService } from '../db/notify.service';
 import { PgPool } from '../db/pg-pool';
 import { ApiToken } from '../tokens/api-token.entity';
 import { TOKEN_CHANNEL } from '../tokens/principal-cache.service';
@@ -43,7 +42,6 @@ export class TeamsService {
     private readonly orgs: OrgsService,
     private readonly tokens: TokensService,
     private readonly audit: AuditService,
-    private readonly notify: NotifyService,
     private readonly pool: PgPool,
   ) {}
 
