@@ -39,6 +39,8 @@ create table budget (
   surplus_user_limit bigint check (surplus_user_limit >= 0),
   thresholds integer[] not null default '{50,80,100}',
   webhook_url text,
+  -- HMAC key for the webhook, encrypted at rest (see src/common/crypto.ts); shown once at creation
+  webhook_secret_enc text,
   -- state
   window_start timestamptz,
   spent bigint not null default 0,
@@ -76,6 +78,20 @@ create table rate_limit (
   unique (scope_type, scope_id)
 );
 create index rate_limit_org_idx on rate_limit (org_id);
+
+-- Threshold alerts that fired: once per threshold per window; shown as banners in the UI.
+create table budget_alert (
+  id uuid primary key,
+  budget_id uuid not null references budget(id) on delete cascade,
+  org_id uuid not null,
+  threshold integer not null,
+  used bigint not null,
+  limit_amount bigint not null,
+  created_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  last_error text
+);
+create index budget_alert_org_time_idx on budget_alert (org_id, created_at desc);
 
 -- Settled amounts per minute, for rolling windows.
 create table budget_minute (

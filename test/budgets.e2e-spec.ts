@@ -5,6 +5,8 @@ import { createTestDatabase, freePort, TestDatabase, withDatabase } from './supp
 import { ServerProcess, startServer } from './support/processes';
 import { BudgetsService, CreateBudgetInput } from '../src/budgets/budgets.service';
 import { UsageWriter } from '../src/usage/usage-writer.service';
+import * as http from 'node:http';
+import { createHmac } from 'node:crypto';
 
 /**
  * Budgets enforced by two Sluice processes on one database: one in this process (so tests can use
@@ -220,6 +222,41 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
       const an = await call(a.url, tok.secret, { max_tokens: 5 }, '/v1/messages');
       expect(an.status).toBe(429);
       expect(await an.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    });
+
+    it('fires each threshold once per window, as a stored alert and an HMAC-signed webhook', async () => {
+      const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+      const hook = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          received.push({ headers: req.headers, body });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const tok = await createToken(a.app, { orgSlug: 'acme', name: 'alerts' });
+        const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'requests', limit: 4, period: 'day', thresholds: [50, 100], webhookUrl: `http://127.0.0.1:${(hook.address() as any).port}/hook` });
+        expect(budget.webhookSecret).toMatch(/^whsec_/);
+        for (let i = 0; i < 6; i++) await (await call(i % 2 ? a.url : b.url, tok.secret)).arrayBuffer();
+        await settled([budget.id]);
+        for (let i = 0; i < 50 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 300));
+        expect(received.map((r) => JSON.parse(r.body).threshold).sort()).toEqual([100, 50]);
+        for (const r of received) {
+          const expected = 'sha256=' + createHmac('sha256', budget.webhookSecret!).update(`${r.headers['x-sluice-timestamp']}.${r.body}`).digest('hex');
+          expect(r.headers['x-sluice-signature']).toBe(expected);
+          expect(JSON.parse(r.body)).toMatchObject({ type: 'budget.threshold', budget: { id: budget.id }, limit: 4 });
+        }
+        const alerts = await q(`select threshold, delivered_at from budget_alert where budget_id = $1 order by threshold`, [budget.id]);
+        expect(alerts.map((x) => x.threshold)).toEqual([50, 100]);
+        expect(alerts.every((x) => x.delivered_at)).toBe(true);
+        const dump = JSON.stringify(await q('select * from budget where id = $1', [budget.id]));
+        expect(dump).not.toContain(budget.webhookSecret!);
+      } finally {
+        hook.close();
+      }
     });
 
     it('soft budgets only warn; per-end-user templates give each end user their own budget', async () => {

@@ -11,6 +11,7 @@ import { AuthMiddleware } from './auth.middleware';
 import { LoginLinkService } from './login-link.service';
 import { OidcUsersService } from './oidc-users.service';
 import { OidcService } from './oidc.service';
+import { OpenApiController } from './openapi.controller';
 import { SessionService } from './session.service';
 
 /** Services the CLI needs too (login links); no HTTP. */
@@ -23,7 +24,7 @@ export class AuthCoreModule {}
 
 @Module({
   imports: [OrgsModule, TokensModule, AuthCoreModule],
-  controllers: [AuthController],
+  controllers: [AuthController, OpenApiController],
   providers: [SessionService, ActorService, AccessService, OidcService, OidcUsersService, AuthFlowService, AuthMiddleware, { provide: APP_GUARD, useClass: AuthGuard }],
   exports: [AccessService, SessionService, AuthCoreModule],
 })

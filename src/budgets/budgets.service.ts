@@ -1,6 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { randomBytes } from 'node:crypto';
+import { Inject } from '@nestjs/common';
 import { AuditService } from '../common/audit.service';
+import { encryptSecret } from '../common/crypto';
+import { RUNTIME, type Runtime } from '../config/runtime';
 import { parseDuration } from '../common/duration';
 import { conflict, invalid, notFound } from '../common/errors';
 import { uuidv7 } from '../common/uuid';
@@ -54,9 +58,11 @@ export class BudgetsService {
     private readonly orgs: OrgsService,
     private readonly repo: BudgetsRepository,
     private readonly audit: AuditService,
+    @Inject(RUNTIME) private readonly rt: Runtime,
   ) {}
 
-  async create(actor: string, input: CreateBudgetInput): Promise<BudgetView> {
+  /** Creates a budget; with a webhook, the HMAC secret is in the result this once and stored encrypted. */
+  async create(actor: string, input: CreateBudgetInput): Promise<BudgetView & { webhookSecret?: string }> {
     const name = input.name?.trim();
     if (!name || name.length > 120) throw invalid('budget name is required (at most 120 characters)');
     if (!BUDGET_METRICS.includes(input.metric)) throw invalid(`metric must be one of ${BUDGET_METRICS.join(', ')}`);
@@ -87,10 +93,12 @@ export class BudgetsService {
       throw invalid('a per-user surplus limit needs a surplus pool');
     }
     const id = uuidv7();
+    const webhookSecret = input.webhookUrl ? 'whsec_' + randomBytes(24).toString('base64url') : undefined;
     await this.pool.query(
       `insert into budget (id, org_id, name, scope_type, scope_id, end_user_template, metric, window_kind, period, time_zone, rolling_seconds,
-                           limit_amount, refill_per_second, hard, fail_open, surplus_budget_id, surplus_user_limit, thresholds, webhook_url, bucket_level, bucket_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+                           limit_amount, refill_per_second, hard, fail_open, surplus_budget_id, surplus_user_limit, thresholds, webhook_url, bucket_level, bucket_at,
+                           webhook_secret_enc)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
       [
         id, org.id, name, scopeType, scopeId, !!input.perEndUser, input.metric,
         input.period ? 'calendar' : rollingSeconds ? 'rolling' : 'bucket',
@@ -98,12 +106,13 @@ export class BudgetsService {
         !input.soft, !!input.failOpen, surplusPoolId, input.surplusUserLimit ?? null,
         input.thresholds ?? [50, 80, 100], input.webhookUrl ?? null,
         input.refillPerSecond !== undefined ? input.limit : null, input.refillPerSecond !== undefined ? new Date() : null,
+        webhookSecret ? encryptSecret(this.rt.keys, webhookSecret) : null,
       ],
     );
     this.audit.record(em, { actor, orgId: org.id, action: 'budget.create', targetType: 'budget', targetId: id, after: { name, scope: input.scope, metric: input.metric, limit: input.limit } });
     await em.flush();
     await this.changed(org.id);
-    return this.get(id);
+    return { ...(await this.get(id)), ...(webhookSecret ? { webhookSecret } : {}) };
   }
 
   async get(id: string, orgId?: string): Promise<BudgetView> {

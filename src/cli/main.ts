@@ -293,7 +293,10 @@ export function buildProgram(): Command {
         }),
       );
       if (o.json) printJson(view);
-      else out(`created budget ${view.name} (${view.id})`);
+      else {
+        out(`created budget ${view.name} (${view.id})`);
+        if (view.webhookSecret) out(`webhook signing secret (shown once): ${view.webhookSecret}`);
+      }
     });
   budget
     .command('list')

@@ -1,0 +1,174 @@
+import { VERSION } from '../common/paths';
+
+/**
+ * The management API's OpenAPI 3.1 document, written by hand next to the routes it describes.
+ * A test compares its paths with the routes the application actually registers.
+ */
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const ok = (schema: unknown, description = 'OK') => ({ description, ...json(schema) });
+const list = (item: string) => ({
+  type: 'object',
+  required: ['data', 'page', 'per', 'total', 'pages'],
+  properties: { data: { type: 'array', items: ref(item) }, page: { type: 'integer' }, per: { type: 'integer' }, total: { type: 'integer' }, pages: { type: 'integer' }, sort: { type: 'string' }, dir: { type: 'string', enum: ['asc', 'desc'] } },
+});
+const p = (name: string, description: string) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } });
+const q = (name: string, description: string, schema: unknown = { type: 'string' }) => ({ name, in: 'query', required: false, description, schema });
+const ORG = p('org', 'organization id or slug');
+const TEAM = p('team', 'team id or slug');
+const SA = p('sa', 'service account id or name');
+const USER = p('user', 'user id');
+const TOKEN = p('token', 'token id');
+const paging = (sorts: string[]) => [q('page', 'page number, from 1', { type: 'integer', minimum: 1 }), q('per', 'rows per page', { type: 'integer', enum: [10, 25, 50, 100] }), q('sort', 'sort key', { type: 'string', enum: sorts }), q('dir', 'sort direction', { type: 'string', enum: ['asc', 'desc'] })];
+const errors = {
+  '400': { description: 'Invalid input', ...json(ref('Error')) },
+  '401': { description: 'Not signed in and no valid admin token', ...json(ref('Error')) },
+  '403': { description: 'Signed in but not allowed (role, scope, or missing CSRF token with a session)', ...json(ref('Error')) },
+  '404': { description: 'Not found, or not visible to the caller', ...json(ref('Error')) },
+};
+const op = (summary: string, tag: string, extra: Record<string, unknown> = {}) => ({ summary, tags: [tag], ...extra, responses: { ...(extra.responses as object), ...errors } });
+
+export function openApiDocument(serverUrl?: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sluice management API',
+      version: VERSION,
+      description:
+        'Organizations, members, teams, service accounts, tokens and the audit log. Authenticate with an API token that has the `admin` scope (`Authorization: Bearer sk-sluice-…`), or with a signed-in session; session requests that change state must send the CSRF token in `X-CSRF-Token`. A token acts inside its own organization (tokens of global admins act everywhere).',
+    },
+    servers: serverUrl ? [{ url: serverUrl }] : undefined,
+    security: [{ bearer: [] }, { session: [] }],
+    tags: ['me', 'organizations', 'members', 'teams', 'service accounts', 'tokens', 'audit'].map((name) => ({ name })),
+    paths: {
+      '/api/v1/me': { get: op('Who is calling, with organizations and roles', 'me', { responses: { '200': ok(ref('Me')) } }) },
+      '/api/v1/orgs': {
+        get: op('Organizations the caller can see', 'organizations', { parameters: [q('q', 'search slug or name'), ...paging(['slug', 'name', 'created', 'members'])], responses: { '200': ok(list('OrgRow')) } }),
+        post: op('Create an organization (global admins)', 'organizations', { requestBody: json(ref('OrgCreate')), responses: { '201': ok(ref('Org'), 'Created') } }),
+      },
+      '/api/v1/orgs/{org}': {
+        parameters: [ORG],
+        get: op('An organization with counts and the caller role', 'organizations', { responses: { '200': ok(ref('OrgDetail')) } }),
+        patch: op('Rename an organization (org admins)', 'organizations', { requestBody: json(ref('NameUpdate')), responses: { '200': ok(ref('Org')) } }),
+      },
+      '/api/v1/orgs/{org}/members': {
+        parameters: [ORG],
+        get: op('Members (org admins)', 'members', { parameters: [q('q', 'search email or name'), q('role', 'admin or member'), ...paging(['email', 'name', 'role', 'added', 'lastLogin'])], responses: { '200': ok(list('Member')) } }),
+        post: op('Add a person by email (created if they never signed in)', 'members', { requestBody: json(ref('MemberAdd')), responses: { '201': ok(ref('Member'), 'Added') } }),
+      },
+      '/api/v1/orgs/{org}/members/{user}': {
+        parameters: [ORG, USER],
+        get: op('One member', 'members', { responses: { '200': ok(ref('Member')) } }),
+        patch: op('Change the role (the last admin cannot be demoted)', 'members', { requestBody: json(ref('MemberRole')), responses: { '200': ok(ref('Member')) } }),
+        delete: op('Remove from the organization and its teams; their tokens here are revoked', 'members', { responses: { '204': { description: 'Removed' } } }),
+      },
+      '/api/v1/orgs/{org}/teams': {
+        parameters: [ORG],
+        get: op('Teams', 'teams', { parameters: [q('q', 'search slug or name'), ...paging(['slug', 'name', 'members', 'created'])], responses: { '200': ok(list('TeamRow')) } }),
+        post: op('Create a team', 'teams', { requestBody: json(ref('TeamCreate')), responses: { '201': ok(ref('Team'), 'Created') } }),
+      },
+      '/api/v1/orgs/{org}/teams/{team}': {
+        parameters: [ORG, TEAM],
+        get: op('A team with its members', 'teams', { responses: { '200': ok(ref('Team')) } }),
+        patch: op('Rename a team', 'teams', { requestBody: json(ref('NameUpdate')), responses: { '200': ok(ref('Team')) } }),
+        delete: op('Delete a team', 'teams', { responses: { '204': { description: 'Deleted' } } }),
+      },
+      '/api/v1/orgs/{org}/teams/{team}/members': {
+        parameters: [ORG, TEAM],
+        post: op('Add an organization member to the team', 'teams', { requestBody: json(ref('TeamMemberAdd')), responses: { '201': ok(ref('Team'), 'Added') } }),
+      },
+      '/api/v1/orgs/{org}/teams/{team}/members/{user}': {
+        parameters: [ORG, TEAM, USER],
+        delete: op('Remove a person from the team', 'teams', { responses: { '200': ok(ref('Team')) } }),
+      },
+      '/api/v1/orgs/{org}/service-accounts': {
+        parameters: [ORG],
+        get: op('Service accounts', 'service accounts', { parameters: [q('q', 'search name or description'), q('status', 'active or disabled'), ...paging(['name', 'team', 'created', 'lastUsed'])], responses: { '200': ok(list('ServiceAccount')) } }),
+        post: op('Create a service account', 'service accounts', { requestBody: json(ref('ServiceAccountCreate')), responses: { '201': ok(ref('ServiceAccount'), 'Created') } }),
+      },
+      '/api/v1/orgs/{org}/service-accounts/{sa}': {
+        parameters: [ORG, SA],
+        get: op('A service account', 'service accounts', { responses: { '200': ok(ref('ServiceAccount')) } }),
+        patch: op('Change team or description, or disable/enable (its tokens stop or resume at once)', 'service accounts', { requestBody: json(ref('ServiceAccountUpdate')), responses: { '200': ok(ref('ServiceAccount')) } }),
+        delete: op('Delete the service account and its tokens', 'service accounts', { responses: { '204': { description: 'Deleted' } } }),
+      },
+      '/api/v1/orgs/{org}/tokens': {
+        parameters: [ORG],
+        get: op('Tokens of the organization (org admins)', 'tokens', { parameters: [q('q', 'search name or prefix'), q('owner', 'search owner email or service account'), q('status', 'active (default), revoked, expired or all'), ...paging(['created', 'name', 'lastUsed', 'expires', 'owner'])], responses: { '200': ok(list('TokenRow')) } }),
+        post: op('Issue a token for a member or a service account; the secret is in this response only', 'tokens', { requestBody: json(ref('TokenCreate')), responses: { '201': ok(ref('IssuedToken'), 'Created') } }),
+      },
+      '/api/v1/orgs/{org}/tokens/{token}': {
+        parameters: [ORG, TOKEN],
+        get: op('One token (never its secret)', 'tokens', { responses: { '200': ok(ref('TokenRow')) } }),
+        delete: op('Revoke the token on every instance at once', 'tokens', { responses: { '200': ok(ref('Token')) } }),
+      },
+      '/api/v1/orgs/{org}/tokens/{token}/rotate': {
+        parameters: [ORG, TOKEN],
+        post: op('New secret, same settings; the old one is revoked now or after `grace`', 'tokens', { requestBody: json(ref('Rotate')), responses: { '201': ok(ref('IssuedToken'), 'Rotated') } }),
+      },
+      '/api/v1/me/tokens': {
+        get: op('The caller own tokens', 'tokens', { parameters: [q('q', 'search name or prefix'), q('org', 'organization slug or id'), q('status', 'active (default), revoked, expired or all'), ...paging(['created', 'name', 'lastUsed', 'expires'])], responses: { '200': ok(list('TokenRow')) } }),
+        post: op('Issue a token for yourself (members: proxy scope only)', 'tokens', { requestBody: json(ref('MyTokenCreate')), responses: { '201': ok(ref('IssuedToken'), 'Created') } }),
+      },
+      '/api/v1/me/tokens/{token}': {
+        parameters: [TOKEN],
+        get: op('One of your tokens', 'tokens', { responses: { '200': ok(ref('TokenRow')) } }),
+        delete: op('Revoke one of your tokens', 'tokens', { responses: { '200': ok(ref('Token')) } }),
+      },
+      '/api/v1/me/tokens/{token}/rotate': {
+        parameters: [TOKEN],
+        post: op('Rotate one of your tokens', 'tokens', { requestBody: json(ref('Rotate')), responses: { '201': ok(ref('IssuedToken'), 'Rotated') } }),
+      },
+      '/api/v1/audit': {
+        get: op('Audit log (global admins: all; org admins: their organizations)', 'audit', { parameters: [q('org', 'organization slug or id'), q('actor', 'search actor'), q('action', 'action prefix, e.g. token.'), q('target', 'target id'), ...paging(['time'])], responses: { '200': ok(list('AuditEvent')) } }),
+      },
+      '/api/v1/openapi.json': { get: { summary: 'This document', tags: ['me'], security: [], responses: { '200': { description: 'OpenAPI 3.1 document' } } } },
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token with the admin scope' },
+        session: { type: 'apiKey', in: 'cookie', name: 'sluice_session', description: 'A signed-in browser session (plus X-CSRF-Token on writes)' },
+      },
+      schemas: {
+        Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' } } } } },
+        Me: { type: 'object', properties: { via: { enum: ['session', 'token'] }, user: { type: ['object', 'null'] }, tokenId: { type: ['string', 'null'] }, globalAdmin: { type: 'boolean' }, organizations: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, slug: { type: 'string' }, name: { type: 'string' }, role: { enum: ['admin', 'member'] } } } } } },
+        Org: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, slug: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' } } },
+        OrgRow: { allOf: [ref('Org'), { type: 'object', properties: { members: { type: 'integer' }, teams: { type: 'integer' }, activeTokens: { type: 'integer' }, role: { enum: ['admin', 'member', null] } } }] },
+        OrgDetail: { type: 'object', properties: { org: ref('Org'), role: { enum: ['admin', 'member'] }, counts: { type: 'object', additionalProperties: { type: 'integer' } } } },
+        OrgCreate: { type: 'object', required: ['slug'], properties: { slug: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }, name: { type: 'string', maxLength: 200 } } },
+        NameUpdate: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 200 } } },
+        Member: { type: 'object', properties: { userId: { type: 'string' }, email: { type: 'string' }, name: { type: ['string', 'null'] }, role: { enum: ['admin', 'member'] }, source: { enum: ['manual', 'oidc'] }, teams: { type: 'array', items: { type: 'string' } }, activeTokens: { type: 'integer' }, lastLoginAt: { type: ['string', 'null'] }, addedAt: { type: 'string' } } },
+        MemberAdd: { type: 'object', required: ['email'], properties: { email: { type: 'string', format: 'email' }, role: { enum: ['admin', 'member'], default: 'member' } } },
+        MemberRole: { type: 'object', required: ['role'], properties: { role: { enum: ['admin', 'member'] } } },
+        TeamRow: { type: 'object', properties: { id: { type: 'string' }, slug: { type: 'string' }, name: { type: 'string' }, members: { type: 'integer' }, serviceAccounts: { type: 'integer' }, createdAt: { type: 'string' } } },
+        Team: { allOf: [ref('TeamRow'), { type: 'object', properties: { org: { type: 'string' }, people: { type: 'array', items: { type: 'object', properties: { userId: { type: 'string' }, email: { type: 'string' }, name: { type: ['string', 'null'] }, source: { type: 'string' } } } } } }] },
+        TeamCreate: { type: 'object', required: ['slug'], properties: { slug: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }, name: { type: 'string' } } },
+        TeamMemberAdd: { type: 'object', properties: { email: { type: 'string' }, userId: { type: 'string' } }, description: 'email or userId of an organization member' },
+        ServiceAccount: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, description: { type: ['string', 'null'] }, team: { type: ['string', 'null'] }, disabled: { type: 'boolean' }, activeTokens: { type: 'integer' }, lastUsedAt: { type: ['string', 'null'] }, createdAt: { type: 'string' } } },
+        ServiceAccountCreate: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }, team: { type: 'string', description: 'team slug or id' }, description: { type: 'string' } } },
+        ServiceAccountUpdate: { type: 'object', properties: { team: { type: ['string', 'null'] }, description: { type: ['string', 'null'] }, disabled: { type: 'boolean' } } },
+        Token: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, prefix: { type: 'string' }, org: { type: 'string' }, owner: { type: 'object' }, scopes: { type: 'array', items: { enum: ['proxy', 'admin', 'metrics'] } }, modelPatterns: { type: ['array', 'null'], items: { type: 'string' } }, rpm: { type: ['integer', 'null'] }, tpm: { type: ['integer', 'null'] }, expiresAt: { type: ['string', 'null'] }, revokedAt: { type: ['string', 'null'] }, lastUsedAt: { type: ['string', 'null'] }, createdAt: { type: 'string' }, rotatedFromId: { type: ['string', 'null'] } } },
+        TokenRow: { allOf: [ref('Token'), { type: 'object', properties: { status: { enum: ['active', 'revoked', 'expired'] }, team: { type: ['string', 'null'] }, createdBy: { type: ['string', 'null'] } } }] },
+        IssuedToken: { type: 'object', required: ['token', 'secret'], properties: { token: ref('Token'), secret: { type: 'string', description: 'shown in this response only' } } },
+        TokenCreate: {
+          type: 'object',
+          required: ['name'],
+          properties: {
+            name: { type: 'string', maxLength: 100 },
+            userId: { type: 'string', description: 'owner: a member, by id' },
+            email: { type: 'string', description: 'owner: a member, by email' },
+            serviceAccount: { type: 'string', description: 'owner: a service account, by id or name' },
+            scopes: { type: 'array', items: { enum: ['proxy', 'admin', 'metrics'] }, default: ['proxy'] },
+            models: { type: 'array', items: { type: 'string' }, description: 'model patterns the token is narrowed to' },
+            expires: { type: 'string', description: 'duration (30d, 12h) or ISO date' },
+            rpm: { type: 'integer', minimum: 1 },
+            tpm: { type: 'integer', minimum: 1 },
+          },
+        },
+        MyTokenCreate: { type: 'object', required: ['name', 'org'], properties: { org: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, models: { type: 'array', items: { type: 'string' } }, expires: { type: 'string' }, rpm: { type: 'integer' }, tpm: { type: 'integer' } } },
+        Rotate: { type: 'object', properties: { grace: { type: 'string', description: 'keep the old secret working this long (e.g. 1h); default: revoke now' } } },
+        AuditEvent: { type: 'object', properties: { id: { type: 'string' }, at: { type: 'string' }, actor: { type: 'string' }, org: { type: ['string', 'null'] }, action: { type: 'string' }, targetType: { type: 'string' }, targetId: { type: ['string', 'null'] }, before: { type: ['object', 'null'] }, after: { type: ['object', 'null'] } } },
+      },
+    },
+  };
+}
