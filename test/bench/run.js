@@ -39,7 +39,19 @@ if (major < 24) {
 // The targets. `direct` must stay first (the baseline). Add Sluice variants here, e.g.
 //   sluiceTarget({ name: 'sluice+budget', setup: async (cli) => { await cli([...]); } }),
 //   sluiceTarget({ name: 'sluice+capture', config: (doc) => ({ ...doc, capture: { ... } }) }),
-const TARGETS = [directTarget(), sluiceTarget({ name: 'sluice' }), portkeyTarget()];
+const TARGETS = [
+  directTarget(),
+  sluiceTarget({ name: 'sluice' }),
+  // The cost of exact enforcement: a cost budget on the token (large enough never to refuse), so
+  // every request reserves in PostgreSQL before forwarding and settles with its usage row.
+  sluiceTarget({
+    name: 'sluice+budget',
+    setup: async (cli, { tokenId }) => {
+      await cli(['budget', 'create', '--org', 'bench', '--name', 'bench', '--scope', `token:${tokenId}`, '--metric', 'cost', '--limit', '1000000', '--period', 'month']);
+    },
+  }),
+  portkeyTarget(),
+];
 // ---------------------------------------------------------------------------------------------
 
 const envNum = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' && Number.isFinite(Number(process.env[k])) ? Number(process.env[k]) : d);
@@ -334,6 +346,12 @@ async function main() {
   const ratios = {};
   if (tpC.portkey) for (const t of gateways) if (t.name !== 'portkey' && tpC[t.name]) ratios[`${t.name}/portkey`] = round(tpC[t.name].bestRps / tpC.portkey.bestRps);
   if (tpA.portkey) for (const t of gateways) if (t.name !== 'portkey' && tpA[t.name]) ratios[`a:${t.name}/portkey`] = round(tpA[t.name].bestRps / tpA.portkey.bestRps);
+  // Variants against plain Sluice, same run (e.g. the budget's cost at concurrency 64).
+  for (const t of gateways) {
+    if (!t.name.startsWith('sluice+')) continue;
+    if (tpA[t.name] && tpA.sluice) ratios[`a:${t.name}/sluice`] = round(tpA[t.name].bestRps / tpA.sluice.bestRps);
+    if (tpC[t.name] && tpC.sluice) ratios[`c:${t.name}/sluice`] = round(tpC[t.name].bestRps / tpC.sluice.bestRps);
+  }
 
   const out = [];
   out.push('');

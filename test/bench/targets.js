@@ -206,7 +206,7 @@ function sluiceTarget({ name = 'sluice', config, setup, env: extraEnv = {} } = {
           /* handled below */
         }
         if (!secret) throw new SkipTarget('`sluice token create --json` printed no secret');
-        if (setup) await setup(cli, { databaseUrl, configFile, doc });
+        if (setup) await setup(cli, { databaseUrl, configFile, doc, tokenId: JSON.parse(tok.stdout).id });
 
         const port = await freePort();
         server = spawnNode(name, [main], {
