@@ -177,15 +177,55 @@ begin
 end
 $fn$;
 
--- Reserves p_amounts[i] on budget p_ids[i] for one request, all or nothing. Returns one row per
--- budget; when any hard budget refuses, nothing is written and the refusing rows say so.
-create or replace function sluice_reserve(p_ids uuid[], p_amounts bigint[], p_request text, p_now timestamptz, p_ttl_seconds integer)
-returns table(budget_id uuid, allowed boolean, remaining bigint, reset_at timestamptz, from_surplus bigint)
+-- Applies a signed change to one budget's state at p_now: 'reserve' moves into reserved (and,
+-- for buckets, out of the level), 'spend' moves actual usage into the window. Calendar windows
+-- roll over here; one UPDATE per budget.
+create or replace function sluice_budget_apply(p_id uuid, p_now timestamptz, p_reserve bigint, p_reserve_surplus bigint,
+  p_spend bigint, p_spend_surplus bigint)
+returns void language plpgsql as $fn$
+#variable_conflict use_column
+declare
+  b budget;
+  u record;
+  rolled boolean;
+begin
+  select * into b from budget x where x.id = p_id;
+  if b.id is null then return; end if;
+  u := sluice_budget_usage(b, p_now);
+  rolled := b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win);
+  update budget x set
+    spent = (case when rolled then 0 else x.spent end) + p_spend,
+    surplus_spent = (case when rolled then 0 else x.surplus_spent end) + p_spend_surplus,
+    alerts_fired = case when rolled then '{}' else x.alerts_fired end,
+    window_start = case when b.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
+    -- A bucket's level drops by what is reserved and gets back what was reserved but not used.
+    bucket_level = case when b.window_kind = 'bucket'
+                        then least(b.limit_amount::double precision, u.level - p_reserve - p_spend) else x.bucket_level end,
+    bucket_at = case when b.window_kind = 'bucket' then p_now else x.bucket_at end,
+    reserved = greatest(0, x.reserved + p_reserve),
+    surplus_reserved = greatest(0, x.surplus_reserved + p_reserve_surplus)
+  where x.id = p_id;
+  if b.window_kind = 'rolling' and (p_spend <> 0 or p_spend_surplus <> 0) then
+    insert into budget_minute as m (budget_id, minute, amount, surplus_amount)
+    values (p_id, date_trunc('minute', p_now), p_spend, p_spend_surplus)
+    on conflict (budget_id, minute) do update set amount = m.amount + excluded.amount, surplus_amount = m.surplus_amount + excluded.surplus_amount;
+  end if;
+end
+$fn$;
+
+-- Reserves for a batch of requests, decided one after another under one lock: element i asks for
+-- p_amounts[i] on budget p_ids[i] for request p_requests[i] (a request's elements are adjacent).
+-- Each request is all or nothing. Batching is how concurrent requests on one hot budget share one
+-- round trip, one lock acquisition and one commit instead of queueing on the row one by one.
+create or replace function sluice_reserve_many(p_requests text[], p_ids uuid[], p_amounts bigint[], p_now timestamptz, p_ttl_seconds integer)
+returns table(request_id text, budget_id uuid, allowed boolean, remaining bigint, reset_at timestamptz, from_surplus bigint)
 language plpgsql as $fn$
 #variable_conflict use_column
 declare
   n integer := coalesce(array_length(p_ids, 1), 0);
   i integer;
+  first integer := 1;
+  last integer;
   b budget;
   s budget;
   u record;
@@ -197,89 +237,85 @@ declare
   surplus bigint[] := '{}';
   rem bigint[] := '{}';
   resets timestamptz[] := '{}';
-  all_ok boolean := true;
+  pools uuid[] := '{}';
+  all_ok boolean;
 begin
   perform 1 from budget x
    where x.id = any(p_ids) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_ids))
    order by x.id for update;
-  for i in 1..n loop
-    select * into b from budget x where x.id = p_ids[i];
-    need := p_amounts[i];
-    take_surplus := 0;
-    if b.id is null then
-      ok[i] := true; rem[i] := null; resets[i] := null; surplus[i] := 0;
-      continue;
-    end if;
-    u := sluice_budget_usage(b, p_now);
-    if b.paused then
-      ok[i] := not b.hard;
-    elsif u.remaining >= need or not b.hard then
-      ok[i] := true;
-    elsif b.surplus_budget_id is not null then
-      -- Base allocation exhausted (or nearly): take the rest from the shared pool, within the
-      -- user's surplus allowance.
-      base_take := greatest(u.remaining, 0);
-      take_surplus := need - base_take;
-      select * into s from budget x where x.id = b.surplus_budget_id;
-      su := sluice_budget_usage(s, p_now);
-      ok[i] := not s.paused and su.remaining >= take_surplus
-               and (b.surplus_user_limit is null or b.surplus_user_limit - u.surplus_used >= take_surplus);
-      if not ok[i] then take_surplus := 0; end if;
-    else
-      ok[i] := false;
-    end if;
-    surplus[i] := take_surplus;
-    rem[i] := u.remaining - (need - take_surplus);
-    resets[i] := u.reset_at;
-    all_ok := all_ok and ok[i];
-  end loop;
-
-  if all_ok then
-    for i in 1..n loop
+  while first <= n loop
+    last := first;
+    while last < n and p_requests[last + 1] = p_requests[first] loop last := last + 1; end loop;
+    all_ok := true;
+    for i in first..last loop
       select * into b from budget x where x.id = p_ids[i];
-      continue when b.id is null;
+      need := p_amounts[i];
+      take_surplus := 0;
+      pools[i] := null;
+      if b.id is null then
+        ok[i] := true; rem[i] := null; resets[i] := null; surplus[i] := 0;
+        continue;
+      end if;
       u := sluice_budget_usage(b, p_now);
-      update budget x set
-        spent = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then 0 else x.spent end,
-        surplus_spent = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then 0 else x.surplus_spent end,
-        alerts_fired = case when b.window_kind = 'calendar' and (b.window_start is null or b.window_start < u.win) then '{}' else x.alerts_fired end,
-        window_start = case when b.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
-        bucket_level = case when b.window_kind = 'bucket' then u.level - (p_amounts[i] - surplus[i]) else x.bucket_level end,
-        bucket_at = case when b.window_kind = 'bucket' then p_now else x.bucket_at end,
-        reserved = x.reserved + (p_amounts[i] - surplus[i]),
-        surplus_reserved = x.surplus_reserved + surplus[i]
-      where x.id = b.id;
-      if surplus[i] > 0 then
+      if b.paused then
+        ok[i] := not b.hard;
+      elsif u.remaining >= need or not b.hard then
+        ok[i] := true;
+      elsif b.surplus_budget_id is not null then
+        -- Base allocation exhausted (or nearly): take the rest from the shared pool, within the
+        -- user's surplus allowance.
+        base_take := greatest(u.remaining, 0);
+        take_surplus := need - base_take;
         select * into s from budget x where x.id = b.surplus_budget_id;
         su := sluice_budget_usage(s, p_now);
-        update budget x set
-          spent = case when s.window_kind = 'calendar' and (s.window_start is null or s.window_start < su.win) then 0 else x.spent end,
-          window_start = case when s.window_kind = 'calendar' then greatest(coalesce(x.window_start, su.win), su.win) else x.window_start end,
-          bucket_level = case when s.window_kind = 'bucket' then su.level - surplus[i] else x.bucket_level end,
-          bucket_at = case when s.window_kind = 'bucket' then p_now else x.bucket_at end,
-          reserved = x.reserved + surplus[i]
-        where x.id = s.id;
+        ok[i] := not s.paused and su.remaining >= take_surplus
+                 and (b.surplus_user_limit is null or b.surplus_user_limit - u.surplus_used >= take_surplus);
+        if ok[i] then pools[i] := s.id; else take_surplus := 0; end if;
+      else
+        ok[i] := false;
       end if;
-      insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
-      values (p_request, b.id, p_amounts[i], surplus[i], p_now, p_now + make_interval(secs => p_ttl_seconds))
-      on conflict do nothing;
+      surplus[i] := take_surplus;
+      rem[i] := u.remaining - (need - take_surplus);
+      resets[i] := u.reset_at;
+      all_ok := all_ok and ok[i];
     end loop;
-  end if;
-
-  for i in 1..n loop
-    budget_id := p_ids[i];
-    allowed := ok[i];
-    remaining := rem[i];
-    reset_at := resets[i];
-    from_surplus := surplus[i];
-    return next;
+    if all_ok then
+      for i in first..last loop
+        continue when not exists (select 1 from budget x where x.id = p_ids[i]); -- deleted meanwhile
+        perform sluice_budget_apply(p_ids[i], p_now, p_amounts[i] - surplus[i], surplus[i], 0, 0);
+        if surplus[i] > 0 then perform sluice_budget_apply(pools[i], p_now, surplus[i], 0, 0, 0); end if;
+        insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
+        values (p_requests[i], p_ids[i], p_amounts[i], surplus[i], p_now, p_now + make_interval(secs => p_ttl_seconds))
+        on conflict do nothing;
+      end loop;
+    end if;
+    for i in first..last loop
+      request_id := p_requests[i];
+      budget_id := p_ids[i];
+      allowed := ok[i];
+      remaining := rem[i];
+      reset_at := resets[i];
+      from_surplus := surplus[i];
+      return next;
+    end loop;
+    first := last + 1;
   end loop;
 end
 $fn$;
 
--- Settles (or, with p_release_only, releases) reservations: for each (request, budget) the
--- reserved estimate is removed and the actual amount added to the window it lands in. Rows are
--- processed in budget id order. Returns each budget's state after, for alerts.
+-- One request's reservation (see sluice_reserve_many).
+create or replace function sluice_reserve(p_ids uuid[], p_amounts bigint[], p_request text, p_now timestamptz, p_ttl_seconds integer)
+returns table(budget_id uuid, allowed boolean, remaining bigint, reset_at timestamptz, from_surplus bigint)
+language sql as $fn$
+  select m.budget_id, m.allowed, m.remaining, m.reset_at, m.from_surplus
+    from sluice_reserve_many(array_fill(p_request, array[coalesce(array_length(p_ids, 1), 0)]), p_ids, p_amounts, p_now, p_ttl_seconds) m
+$fn$;
+
+-- Settles a batch: for each (request, budget) the reservation is released and the actual amount
+-- added to the window it lands in. Aggregated per budget first, so a batch of a thousand requests
+-- on one budget is one UPDATE and the row lock is held for microseconds. A missing reservation
+-- (released by the sweeper while a very long request still ran) still gets its actual amount
+-- added: spend must match usage rows. Returns each touched budget's state after, for alerts.
 create or replace function sluice_settle(p_requests text[], p_budgets uuid[], p_actuals bigint[], p_now timestamptz)
 returns table(budget_id uuid, used bigint, limit_amount bigint)
 language plpgsql as $fn$
@@ -287,75 +323,39 @@ language plpgsql as $fn$
 declare
   r record;
   b budget;
-  s budget;
   u record;
-  est bigint;
-  surp bigint;
-  actual bigint;
-  act_surplus bigint;
-  act_base bigint;
   touched uuid[] := '{}';
 begin
   perform 1 from budget x
    where x.id = any(p_budgets) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_budgets))
    order by x.id for update;
-  -- A missing reservation (released by the sweeper while a very long request still ran) still
-  -- gets its actual amount added: spend must match usage rows.
   for r in
-    select t.req, t.bid, t.actual, coalesce(res.amount, 0) as amount, coalesce(res.from_surplus, 0) as from_surplus
-      from unnest(p_requests, p_budgets, p_actuals) as t(req, bid, actual)
-      left join budget_reservation res on res.request_id = t.req and res.budget_id = t.bid
-     order by t.bid
+    with j as (
+      select t.req, t.bid, greatest(t.actual, 0) as actual, coalesce(res.amount, 0) as est, coalesce(res.from_surplus, 0) as surp
+        from unnest(p_requests, p_budgets, p_actuals) as t(req, bid, actual)
+        left join budget_reservation res on res.request_id = t.req and res.budget_id = t.bid
+    ), k as (
+      -- the surplus share of the actual amount is in proportion to what was reserved from it
+      select bid, est, surp, actual,
+             case when est > 0 then least(actual, round(actual::numeric * surp / est)::bigint) else 0 end as act_surplus
+        from j
+    )
+    select k.bid, sum(k.est)::bigint as est, sum(k.surp)::bigint as surp, sum(k.act_surplus)::bigint as act_surplus,
+           sum(k.actual - k.act_surplus)::bigint as act_base, bb.surplus_budget_id as pool
+      from k join budget bb on bb.id = k.bid
+     group by k.bid, bb.surplus_budget_id
+     order by k.bid
   loop
-    select * into b from budget x where x.id = r.bid;
-    continue when b.id is null;
-    est := r.amount;
-    surp := r.from_surplus;
-    actual := greatest(r.actual, 0);
-    -- The surplus share of the actual amount is in proportion to what was reserved from it.
-    act_surplus := case when est > 0 then least(actual, round(actual::numeric * surp / est)::bigint) else 0 end;
-    act_base := actual - act_surplus;
-    u := sluice_budget_usage(b, p_now);
-    update budget x set
-      reserved = greatest(0, x.reserved - (est - surp)),
-      surplus_reserved = greatest(0, x.surplus_reserved - surp),
-      spent = case when b.window_kind = 'calendar' then
-                (case when x.window_start is null or x.window_start < u.win then 0 else x.spent end) + act_base
-              else x.spent + act_base end,
-      surplus_spent = case when b.window_kind = 'calendar' then
-                (case when x.window_start is null or x.window_start < u.win then 0 else x.surplus_spent end) + act_surplus
-              else x.surplus_spent + act_surplus end,
-      alerts_fired = case when b.window_kind = 'calendar' and (x.window_start is null or x.window_start < u.win) then '{}' else x.alerts_fired end,
-      window_start = case when b.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
-      bucket_level = case when b.window_kind = 'bucket' then least(b.limit_amount::double precision, u.level + (est - surp) - act_base) else x.bucket_level end,
-      bucket_at = case when b.window_kind = 'bucket' then p_now else x.bucket_at end
-    where x.id = b.id;
-    if b.window_kind = 'rolling' and actual > 0 then
-      insert into budget_minute as m (budget_id, minute, amount, surplus_amount)
-      values (b.id, date_trunc('minute', p_now), act_base, act_surplus)
-      on conflict (budget_id, minute) do update set amount = m.amount + excluded.amount, surplus_amount = m.surplus_amount + excluded.surplus_amount;
+    perform sluice_budget_apply(r.bid, p_now, -(r.est - r.surp), -r.surp, r.act_base, r.act_surplus);
+    touched := touched || r.bid;
+    if r.pool is not null and (r.surp > 0 or r.act_surplus > 0) then
+      perform sluice_budget_apply(r.pool, p_now, -r.surp, 0, r.act_surplus, 0);
+      touched := touched || r.pool;
     end if;
-    if surp > 0 and b.surplus_budget_id is not null then
-      select * into s from budget x where x.id = b.surplus_budget_id;
-      u := sluice_budget_usage(s, p_now);
-      update budget x set
-        reserved = greatest(0, x.reserved - surp),
-        spent = case when s.window_kind = 'calendar' then
-                  (case when x.window_start is null or x.window_start < u.win then 0 else x.spent end) + act_surplus
-                else x.spent + act_surplus end,
-        window_start = case when s.window_kind = 'calendar' then greatest(coalesce(x.window_start, u.win), u.win) else x.window_start end,
-        bucket_level = case when s.window_kind = 'bucket' then least(s.limit_amount::double precision, u.level + surp - act_surplus) else x.bucket_level end,
-        bucket_at = case when s.window_kind = 'bucket' then p_now else x.bucket_at end
-      where x.id = s.id;
-      if s.window_kind = 'rolling' and act_surplus > 0 then
-        insert into budget_minute as m (budget_id, minute, amount) values (s.id, date_trunc('minute', p_now), act_surplus)
-        on conflict (budget_id, minute) do update set amount = m.amount + excluded.amount;
-      end if;
-      touched := touched || s.id;
-    end if;
-    delete from budget_reservation res where res.request_id = r.req and res.budget_id = r.bid;
-    touched := touched || b.id;
   end loop;
+  delete from budget_reservation res
+   using unnest(p_requests, p_budgets) as t(req, bid)
+   where res.request_id = t.req and res.budget_id = t.bid;
   for b in select * from budget x where x.id = any(touched) loop
     u := sluice_budget_usage(b, p_now);
     budget_id := b.id;

@@ -277,14 +277,14 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
       const open = await createToken(a.app, { orgSlug: 'acme', name: 'open' });
       await createBudget({ scope: `token:${closed.id}`, metric: 'requests', limit: 100, period: 'day' });
       await createBudget({ scope: `token:${open.id}`, metric: 'requests', limit: 100, period: 'day', failOpen: true });
-      await q('alter function sluice_reserve(uuid[], bigint[], text, timestamptz, integer) rename to sluice_reserve_away');
+      await q('alter function sluice_reserve_many(text[], uuid[], bigint[], timestamptz, integer) rename to sluice_reserve_away');
       try {
         const r = await call(a.url, closed.secret);
         expect(r.status).toBe(503);
         expect(((await r.json()) as any).error.message).toContain('budgets cannot be checked');
         expect((await call(a.url, open.secret)).status).toBe(200);
       } finally {
-        await q('alter function sluice_reserve_away(uuid[], bigint[], text, timestamptz, integer) rename to sluice_reserve');
+        await q('alter function sluice_reserve_away(text[], uuid[], bigint[], timestamptz, integer) rename to sluice_reserve_many');
       }
     });
   });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PgPool } from '../db/pg-pool';
+import { PgPool, ReservePool } from '../db/pg-pool';
 import { BudgetRule, BudgetView, LimitKind } from './budget.types';
 
 export interface RateLimitRow {
@@ -52,6 +52,16 @@ export interface ReserveResult {
   fromSurplus: number;
 }
 
+interface PendingReserve {
+  ids: string[];
+  amounts: number[];
+  requestId: string;
+  now: Date;
+  ttlSeconds: number;
+  resolve: (r: ReserveResult[]) => void;
+  reject: (e: unknown) => void;
+}
+
 export interface SettleResult {
   budgetId: string;
   used: number;
@@ -61,7 +71,10 @@ export interface SettleResult {
 /** SQL for budgets: the enforcement functions and the reads pages and the CLI need. */
 @Injectable()
 export class BudgetsRepository {
-  constructor(private readonly pool: PgPool) {}
+  constructor(
+    private readonly pool: PgPool,
+    private readonly reservePool: ReservePool,
+  ) {}
 
   async rulesForOrg(orgId: string): Promise<BudgetRule[]> {
     const r = await this.pool.query<RuleRow>(`select ${RULE_COLUMNS} from budget where org_id = $1`, [orgId]);
@@ -117,12 +130,63 @@ export class BudgetsRepository {
     return toRule(r.rows[0]);
   }
 
-  async reserve(ids: string[], amounts: number[], requestId: string, now: Date, ttlSeconds: number): Promise<ReserveResult[]> {
-    const r = await this.pool.query<{ budget_id: string; allowed: boolean; remaining: string | null; reset_at: Date | null; from_surplus: string }>(
-      'select * from sluice_reserve($1::uuid[], $2::bigint[], $3, $4, $5)',
-      [ids, amounts, requestId, now, ttlSeconds],
-    );
-    return r.rows.map((x) => ({ budgetId: x.budget_id, allowed: x.allowed, remaining: x.remaining === null ? null : Number(x.remaining), resetAt: x.reset_at, fromSurplus: Number(x.from_surplus) }));
+  /**
+   * Reserves for one request. Concurrent calls are batched: while a reservation round trip is in
+   * flight, new requests queue and go together in the next call (sluice_reserve_many decides them
+   * one by one under one lock). An idle gateway sends at once, so batching adds no latency; a busy
+   * one shares the lock, the round trip and the commit among everything waiting.
+   */
+  reserve(ids: string[], amounts: number[], requestId: string, now: Date, ttlSeconds: number): Promise<ReserveResult[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ids, amounts, requestId, now, ttlSeconds, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private readonly queue: PendingReserve[] = [];
+  private inFlight = 0;
+  private static readonly MAX_IN_FLIGHT = 2;
+  private static readonly MAX_BATCH = 256;
+
+  private pump(): void {
+    while (this.queue.length && this.inFlight < BudgetsRepository.MAX_IN_FLIGHT) {
+      const batch = this.queue.splice(0, BudgetsRepository.MAX_BATCH);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(batch: PendingReserve[]): Promise<void> {
+    const reqs: string[] = [];
+    const ids: string[] = [];
+    const amounts: number[] = [];
+    for (const p of batch) {
+      for (let i = 0; i < p.ids.length; i++) {
+        reqs.push(p.requestId);
+        ids.push(p.ids[i]);
+        amounts.push(p.amounts[i]);
+      }
+    }
+    // One clock for the batch: the latest caller's, so no request is judged in its past.
+    const now = batch.reduce((m, p) => (p.now > m ? p.now : m), batch[0].now);
+    try {
+      const r = await this.reservePool.query<{ request_id: string; budget_id: string; allowed: boolean; remaining: string | null; reset_at: Date | null; from_surplus: string }>(
+        'select * from sluice_reserve_many($1::text[], $2::uuid[], $3::bigint[], $4, $5)',
+        [reqs, ids, amounts, now, batch[0].ttlSeconds],
+      );
+      const byRequest = new Map<string, ReserveResult[]>();
+      for (const x of r.rows) {
+        const list = byRequest.get(x.request_id) ?? [];
+        list.push({ budgetId: x.budget_id, allowed: x.allowed, remaining: x.remaining === null ? null : Number(x.remaining), resetAt: x.reset_at, fromSurplus: Number(x.from_surplus) });
+        byRequest.set(x.request_id, list);
+      }
+      for (const p of batch) p.resolve(byRequest.get(p.requestId) ?? []);
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+    }
   }
 
   /** Releases reservations whose requests never reached the usage writer (a crashed process). */

@@ -47,6 +47,9 @@ type Json = Record<string, any>;
 
 interface Flight {
   start: bigint;
+  /** The usage row's id, made up front: budget reservations are keyed by it, never by a
+   * caller-supplied request id (two requests could share one). */
+  id: string;
   requestId: string;
   principal: Principal;
   endpoint: Endpoint;
@@ -108,6 +111,7 @@ export class ProxyService {
     const body = req.body as Json | undefined;
     const f: Flight = {
       start,
+      id: uuidv7(),
       requestId: (req as Request & { id?: string }).id ?? uuidv7(),
       principal,
       endpoint,
@@ -147,7 +151,7 @@ export class ProxyService {
     }
     try {
       const ref = f.ref!;
-      const { hold, headers } = await this.budgets.reserve(principal, f.attribution.endUser, f.requestId, {
+      const { hold, headers } = await this.budgets.reserve(principal, f.attribution.endUser, f.id, {
         inputTokens: estimateInputTokens(body),
         outputTokens: endpoint === 'embeddings' || endpoint === 'count_tokens' ? 0 : outputCap(body, this.rt.env.BUDGET_OUTPUT_CAP),
         pricing: this.registry.pricing(ref.id),
@@ -351,7 +355,7 @@ export class ProxyService {
     const ref = f.ref;
     const cost = ref ? costMicros(usage.usage, this.registry.pricing(ref.id)) : 0;
     const rec: UsageRecord = {
-      id: uuidv7(),
+      id: f.id,
       createdAt: new Date(),
       requestId: f.requestId,
       orgId: f.principal.orgId,

@@ -188,7 +188,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
       const ev: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], [], []];
       for (const r of settling) {
         for (const st of r.settlements!) {
-          req.push(r.requestId);
+          req.push(r.id);
           bud.push(st.budgetId);
           act.push(st.actual);
           const category = st.fromSurplus === 0 ? 'allocated' : st.fromSurplus >= st.estimate ? 'surplus' : 'hybrid';
