@@ -78,7 +78,7 @@ describe('administration in the browser', () => {
     expect(secret).toMatch(/^sk-sluice-[0-9A-Za-z]{38}$/);
     expect(await page.textContent('body')).toContain('ANTHROPIC_AUTH_TOKEN');
     await page.click('button[data-copy="#token-secret"]');
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(secret);
 
     await request(t.url).get('/v1/models').set('authorization', `Bearer ${secret}`).expect(200);
 

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { startTestApp, TestApp } from './support/app';
 import { createOrg, createToken, createUser } from './support/factories';
 import { dumpDatabase } from './support/pg';
+import { signIn } from './support/session';
 
 describe('foundation: HTTP basics on a real PostgreSQL', () => {
   let t: TestApp;
@@ -53,14 +54,17 @@ describe('foundation: HTTP basics on a real PostgreSQL', () => {
   });
 
   it('renders the base layout with htmx and uPlot served by the app', async () => {
-    const page = await request(t.url).get('/ui').expect(200);
+    // /ui needs a signed-in session (see auth-session.e2e-spec.ts); sign in with a one-time link.
+    await createUser(t.app, { email: 'layout@acme.test' });
+    const s = await signIn(t, 'layout@acme.test');
+    const page = await s.get('/ui').expect(200);
     expect(page.text).toContain('<nav class="nav"');
     for (const href of ['/ui/usage', '/ui/logs', '/ui/budgets', '/ui/settings']) expect(page.text).toContain(`href="${href}"`);
     expect(page.text).toContain('/static/vendor/htmx/htmx.min.js');
     expect(page.text).toContain('/static/vendor/uplot/uPlot.iife.min.js');
     expect(page.text).not.toMatch(/https?:\/\/(cdn|unpkg)/);
     expect(page.headers['vary']).toMatch(/HX-Request/i);
-    const frag = await request(t.url).get('/ui').set('HX-Request', 'true').expect(200);
+    const frag = await s.get('/ui').set('HX-Request', 'true').expect(200);
     expect(frag.text).not.toContain('<html');
     const htmx = await request(t.url).get('/static/vendor/htmx/htmx.min.js').expect(200);
     expect(htmx.headers['content-type']).toMatch(/javascript/);

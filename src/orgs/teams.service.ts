@@ -6,7 +6,6 @@ import { conflict, invalid, notFound } from '../common/errors';
 import { limitOffset, Page, pageOf, PageQuery } from '../common/paging';
 import { PgPool } from '../db/pg-pool';
 import { ApiToken } from '../tokens/api-token.entity';
-import { TOKEN_CHANNEL } from '../tokens/principal-cache.service';
 import { TokensService } from '../tokens/tokens.service';
 import { AppUser } from './app-user.entity';
 import { Membership } from './membership.entity';
@@ -112,7 +111,7 @@ export class TeamsService {
       await tx.flush();
       // Tokens, service accounts and members lose the team (on delete set null / cascade); every
       // cached principal may carry it in its grant subjects, so all caches start over.
-      await tx.getConnection().execute(`select pg_notify('${TOKEN_CHANNEL}', '*')`, [], 'all', tx.getTransactionContext());
+      await this.tokens.notifyInTx(tx, '*');
     });
   }
 

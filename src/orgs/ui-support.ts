@@ -41,7 +41,11 @@ export function render(req: Request, res: Response, view: string, partial: strin
  * redirected back (post/redirect/get) so a reload does not resubmit.
  */
 export async function afterChange(req: Request, res: Response, backTo: string, fragment: () => Promise<void>): Promise<void> {
-  if (isHtmx(req)) return fragment();
+  if (isHtmx(req)) {
+    // The fragment is the refreshed list, not a created resource (Nest answers POST with 201).
+    res.status(200);
+    return fragment();
+  }
   res.redirect(303, backTo);
 }
 

@@ -49,6 +49,8 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
   private readonly inflight = new Map<string, Promise<Principal | null>>();
   private readonly lastUsed = new Set<string>();
   private generation = 0;
+  private readonly suppressed = new Map<string, number>();
+  private suppressAllUntil = 0;
 
   constructor(
     private readonly pool: PgPool,
@@ -84,6 +86,24 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
     return { ok: true, principal: p };
   }
 
+  /**
+   * For the instance making a change: drops these tokens now and keeps them out of the cache for a
+   * few seconds, so a lookup racing the change's commit cannot cache the old state before the
+   * change's NOTIFY arrives. Other instances are reached by that NOTIFY.
+   */
+  evictSoon(tokenIds: string[] | '*', ms = 5_000): void {
+    const until = Date.now() + ms;
+    if (tokenIds === '*') {
+      this.suppressAllUntil = until;
+      this.clear();
+      return;
+    }
+    for (const id of tokenIds) {
+      this.suppressed.set(id, until);
+      this.evict(id);
+    }
+  }
+
   evict(tokenId: string): void {
     const hash = this.hashById.get(tokenId);
     if (hash) this.byHash.delete(hash);
@@ -115,6 +135,8 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
   }
 
   private store(hash: string, p: Principal | null) {
+    if (p && (Date.now() < this.suppressAllUntil || (this.suppressed.get(p.tokenId) ?? 0) > Date.now())) return;
+    if (this.suppressed.size > 1000) for (const [id, until] of this.suppressed) if (until <= Date.now()) this.suppressed.delete(id);
     if (p) {
       this.byHash.set(hash, { p, at: Date.now() });
       this.hashById.set(p.tokenId, hash);

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AuditService } from '../common/audit.service';
 import { parseExpiry } from '../common/duration';
@@ -10,7 +10,7 @@ import { ServiceAccount } from '../orgs/service-account.entity';
 import { ApiToken, TOKEN_SCOPES, TokenScope } from './api-token.entity';
 import { generateToken } from './token-format';
 
-import { TOKEN_CHANNEL } from './principal-cache.service';
+import { PrincipalCacheService, TOKEN_CHANNEL } from './principal-cache.service';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CreateTokenInput {
@@ -51,6 +51,7 @@ export class TokensService {
     private readonly orm: MikroORM,
     private readonly orgs: OrgsService,
     private readonly audit: AuditService,
+    @Optional() private readonly principals?: PrincipalCacheService,
   ) {}
 
   async create(actor: string, input: CreateTokenInput): Promise<{ token: TokenView; secret: string; notes: string[] }> {
@@ -129,7 +130,7 @@ export class TokensService {
       await em.transactional(async (tx) => {
         await tx.flush();
         // Every instance's principal cache drops the token when this commits.
-        await tx.getConnection().execute(`select pg_notify('${TOKEN_CHANNEL}', ?)`, [token.id], 'all', tx.getTransactionContext());
+        await this.notifyInTx(tx, [token.id]);
       });
     }
     return this.view(em, token);
@@ -212,7 +213,12 @@ export class TokensService {
   }
 
   /** Queues cache invalidations for these token ids; Postgres delivers them at commit. */
-  async notifyInTx(tx: EntityManager, ids: string[]): Promise<void> {
+  async notifyInTx(tx: EntityManager, ids: string[] | '*'): Promise<void> {
+    this.principals?.evictSoon(ids);
+    if (ids === '*') {
+      await tx.getConnection().execute(`select pg_notify('${TOKEN_CHANNEL}', '*')`, [], 'all', tx.getTransactionContext());
+      return;
+    }
     for (const id of ids) {
       await tx.getConnection().execute(`select pg_notify('${TOKEN_CHANNEL}', ?)`, [id], 'all', tx.getTransactionContext());
     }

@@ -204,10 +204,6 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
           }
         }
       }
-      const settled = await client.query<{ budget_id: string; used: string; limit_amount: string }>(
-        'select * from sluice_settle($1::text[], $2::uuid[], $3::bigint[], $4)',
-        [req, bud, act, new Date()],
-      );
       if (ev[0].length) {
         await client.query(
           `insert into consumption_event (id, created_at, org_id, budget_id, user_id, end_user, token_id, amount, resource_type, pool_category, io_type, request_id, endpoint)
@@ -215,6 +211,12 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
           ev,
         );
       }
+      // Last, so the budget rows are locked only for the settlement and the commit, not for the inserts
+      // (reservations on the same budgets wait on that lock).
+      const settled = await client.query<{ budget_id: string; used: string; limit_amount: string }>(
+        'select * from sluice_settle($1::text[], $2::uuid[], $3::bigint[], $4)',
+        [req, bud, act, new Date()],
+      );
       await client.query('commit');
       this.onSettled?.(settled.rows.map((x) => ({ budgetId: x.budget_id, used: Number(x.used), limit: Number(x.limit_amount) })));
     } catch (e) {
