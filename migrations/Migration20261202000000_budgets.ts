@@ -234,9 +234,13 @@ declare
   base_take bigint;
   take_surplus bigint;
   ok boolean[] := '{}';
+  present boolean[] := '{}';
   surplus bigint[] := '{}';
   rem bigint[] := '{}';
   resets timestamptz[] := '{}';
+  wins timestamptz[] := '{}';
+  levels double precision[] := '{}';
+  kinds text[] := '{}';
   pools uuid[] := '{}';
   all_ok boolean;
 begin
@@ -252,11 +256,15 @@ begin
       need := p_amounts[i];
       take_surplus := 0;
       pools[i] := null;
-      if b.id is null then
+      present[i] := b.id is not null;
+      if not present[i] then
         ok[i] := true; rem[i] := null; resets[i] := null; surplus[i] := 0;
         continue;
       end if;
       u := sluice_budget_usage(b, p_now);
+      wins[i] := u.win;
+      levels[i] := u.level;
+      kinds[i] := b.window_kind;
       if b.paused then
         ok[i] := not b.hard;
       elsif u.remaining >= need or not b.hard then
@@ -281,13 +289,26 @@ begin
     end loop;
     if all_ok then
       for i in first..last loop
-        continue when not exists (select 1 from budget x where x.id = p_ids[i]); -- deleted meanwhile
-        perform sluice_budget_apply(p_ids[i], p_now, p_amounts[i] - surplus[i], surplus[i], 0, 0);
+        continue when not present[i];
+        -- The state read above is still current (the rows are locked and a request names each
+        -- budget once), so the update needs no second read.
+        update budget x set
+          spent = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then 0 else x.spent end,
+          surplus_spent = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then 0 else x.surplus_spent end,
+          alerts_fired = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then '{}' else x.alerts_fired end,
+          window_start = case when kinds[i] = 'calendar' then greatest(coalesce(x.window_start, wins[i]), wins[i]) else x.window_start end,
+          bucket_level = case when kinds[i] = 'bucket' then levels[i] - (p_amounts[i] - surplus[i]) else x.bucket_level end,
+          bucket_at = case when kinds[i] = 'bucket' then p_now else x.bucket_at end,
+          reserved = x.reserved + (p_amounts[i] - surplus[i]),
+          surplus_reserved = x.surplus_reserved + surplus[i]
+        where x.id = p_ids[i];
         if surplus[i] > 0 then perform sluice_budget_apply(pools[i], p_now, surplus[i], 0, 0, 0); end if;
-        insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
-        values (p_requests[i], p_ids[i], p_amounts[i], surplus[i], p_now, p_now + make_interval(secs => p_ttl_seconds))
-        on conflict do nothing;
       end loop;
+      insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
+      select p_requests[j], p_ids[j], p_amounts[j], surplus[j], p_now, p_now + make_interval(secs => p_ttl_seconds)
+        from generate_series(first, last) j
+       where present[j]
+      on conflict do nothing;
     end if;
     for i in first..last loop
       request_id := p_requests[i];
