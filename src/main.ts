@@ -47,7 +47,6 @@ async function main() {
   rt.logger.info({ url, database: booted.db.embedded ? 'embedded' : 'external' }, 'Sluice is listening');
   // One plain line for people: the JSON log above is for machines.
   process.stdout.write(`Sluice listening on ${url} (UI: ${url}/ui)\n`);
-  await printFirstRunLink(app, env.PUBLIC_URL ? undefined : url);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -72,6 +71,14 @@ async function main() {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  // Logs are written in batches; a crash must not take its own explanation with it.
+  process.on('uncaughtException', (err) => {
+    rt.logger.fatal({ err: { type: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');
+    rt.logger.flush();
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+  // After the signal handlers: issuing the link takes a few queries, and a stop may come meanwhile.
+  await printFirstRunLink(app, env.PUBLIC_URL ? undefined : url);
 }
 
 /**

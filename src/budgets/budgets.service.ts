@@ -11,8 +11,9 @@ import { uuidv7 } from '../common/uuid';
 import { PgPool } from '../db/pg-pool';
 import { OrgsService } from '../orgs/orgs.service';
 import { BUDGET_CHANNEL } from './budget-enforcer.service';
-import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, BudgetScope, BudgetView } from './budget.types';
+import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, BudgetView } from './budget.types';
 import { BudgetsRepository } from './budgets.repository';
+import { resolveScope } from './scope-resolver';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -79,7 +80,7 @@ export class BudgetsService {
 
     const em = this.orm.em.fork();
     const org = await this.orgs.getOrgBySlug(input.orgSlug, em);
-    const { scopeType, scopeId } = await this.resolveScope(org.id, input.scope, em);
+    const { scopeType, scopeId } = await resolveScope(this.pool, org.id, input.scope, ['org', 'pool', 'team', 'user', 'service-account', 'token', 'end-user']);
     if (input.perEndUser && scopeType !== 'token' && scopeType !== 'org') throw invalid('per-end-user budgets attach to a token or an organization');
     let surplusPoolId: string | null = null;
     if (input.surplusPoolId !== undefined) {
@@ -180,38 +181,5 @@ export class BudgetsService {
 
   private async changed(orgId: string) {
     await this.pool.query('select pg_notify($1, $2)', [BUDGET_CHANNEL, orgId]);
-  }
-
-  private async resolveScope(orgId: string, scope: string, em: ReturnType<MikroORM['em']['fork']>): Promise<{ scopeType: BudgetScope; scopeId: string | null }> {
-    const [kind, ...rest] = scope.split(':');
-    const value = rest.join(':');
-    const one = async (sql: string, params: unknown[], what: string) => {
-      const r = await this.pool.query<{ id: string }>(sql, params);
-      if (!r.rows.length) throw notFound(what);
-      return r.rows[0].id;
-    };
-    switch (kind) {
-      case 'org':
-        return { scopeType: 'org', scopeId: orgId };
-      case 'pool':
-        return { scopeType: 'pool', scopeId: null };
-      case 'team':
-        return { scopeType: 'team', scopeId: await one('select id from team where org_id = $1 and slug = $2', [orgId, value], `team "${value}"`) };
-      case 'user': {
-        const u = await this.orgs.getUserByEmail(value, em);
-        await one('select id from membership where org_id = $1 and user_id = $2', [orgId, u.id], `member "${value}"`);
-        return { scopeType: 'user', scopeId: u.id };
-      }
-      case 'service-account':
-        return { scopeType: 'service_account', scopeId: await one('select id from service_account where org_id = $1 and name = $2', [orgId, value], `service account "${value}"`) };
-      case 'token':
-        if (!UUID_RE.test(value)) throw invalid('token scope needs the token id: token:<uuid>');
-        return { scopeType: 'token', scopeId: await one('select id from api_token where org_id = $1 and id = $2', [orgId, value], 'token') };
-      case 'end-user':
-        if (!value) throw invalid('end-user scope needs the end-user id: end-user:<id>');
-        return { scopeType: 'end_user', scopeId: value.slice(0, 256) };
-      default:
-        throw invalid('scope is org, pool, team:<slug>, user:<email>, service-account:<name>, token:<id> or end-user:<id>');
-    }
   }
 }

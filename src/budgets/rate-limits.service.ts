@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { AuditService } from '../common/audit.service';
-import { invalid, notFound } from '../common/errors';
+import { invalid } from '../common/errors';
 import { uuidv7 } from '../common/uuid';
 import { PgPool } from '../db/pg-pool';
 import { OrgsService } from '../orgs/orgs.service';
 import { BUDGET_CHANNEL } from './budget-enforcer.service';
 import { LIMIT_KINDS, LimitKind } from './budget.types';
+import { resolveScope } from './scope-resolver';
 
 export type RateLimitValues = Partial<Record<LimitKind, number | null>>;
 
@@ -17,7 +18,6 @@ export interface RateLimitView {
   values: Partial<Record<LimitKind, number>>;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Rate limits (requests, tokens, input and output tokens per minute, concurrent requests) on a
@@ -41,7 +41,7 @@ export class RateLimitsService {
     }
     const em = this.orm.em.fork();
     const org = await this.orgs.getOrgBySlug(orgSlug, em);
-    const { scopeType, scopeId } = await this.resolve(org.id, scope);
+    const { scopeType, scopeId } = await resolveScope(this.pool, org.id, scope, ['org', 'team', 'user', 'service-account', 'token']);
     const cols = LIMIT_KINDS.filter((k) => k in values);
     if (!cols.length) throw invalid('give at least one of --rpm, --tpm, --input-tpm, --output-tpm, --concurrent');
     await this.pool.query(
@@ -75,30 +75,5 @@ export class RateLimitsService {
       scopeId: x.scope_id,
       values: Object.fromEntries(LIMIT_KINDS.filter((k) => x[k] !== null).map((k) => [k, x[k]])),
     }));
-  }
-
-  private async resolve(orgId: string, scope: string): Promise<{ scopeType: string; scopeId: string }> {
-    const [kind, ...rest] = scope.split(':');
-    const value = rest.join(':');
-    const one = async (sql: string, params: unknown[], what: string) => {
-      const r = await this.pool.query<{ id: string }>(sql, params);
-      if (!r.rows.length) throw notFound(what);
-      return r.rows[0].id;
-    };
-    switch (kind) {
-      case 'org':
-        return { scopeType: 'org', scopeId: orgId };
-      case 'team':
-        return { scopeType: 'team', scopeId: await one('select id from team where org_id = $1 and slug = $2', [orgId, value], `team "${value}"`) };
-      case 'user':
-        return { scopeType: 'user', scopeId: await one('select u.id from app_user u join membership m on m.user_id = u.id and m.org_id = $1 where lower(u.email) = lower($2)', [orgId, value], `member "${value}"`) };
-      case 'service-account':
-        return { scopeType: 'service_account', scopeId: await one('select id from service_account where org_id = $1 and name = $2', [orgId, value], `service account "${value}"`) };
-      case 'token':
-        if (!UUID_RE.test(value)) throw invalid('token scope needs the token id: token:<uuid>');
-        return { scopeType: 'token', scopeId: await one('select id from api_token where org_id = $1 and id = $2', [orgId, value], 'token') };
-      default:
-        throw invalid('scope is org, team:<slug>, user:<email>, service-account:<name> or token:<id>');
-    }
   }
 }

@@ -35,4 +35,32 @@ describe('loadEnv', () => {
   it('treats empty values as unset', () => {
     expect(loadEnv({ PORT: '', DATABASE_URL: '' }).PORT).toBe(3000);
   });
+
+  it('validates sign-in settings together, naming the variable and never the value', () => {
+    expect(() => loadEnv({ OIDC_ISSUER: 'https://idp.example.com' })).toThrow(/OIDC_CLIENT_ID: required when OIDC_ISSUER is set; OIDC_CLIENT_SECRET: required/);
+    expect(() => loadEnv({ OIDC_CLIENT_SECRET: 'hunter2-secret' })).toThrow(/OIDC_ISSUER: required/);
+    try {
+      loadEnv({ OIDC_GROUP_MAP: '{"g":"owner-of-everything"}', OIDC_CLIENT_SECRET: 'hunter2-secret' });
+    } catch (e) {
+      expect((e as Error).message).toContain('OIDC_GROUP_MAP');
+      expect((e as Error).message).not.toContain('hunter2');
+    }
+    const env = loadEnv({
+      OIDC_ISSUER: 'https://idp.example.com/realms/acme',
+      OIDC_CLIENT_ID: 'sluice',
+      OIDC_CLIENT_SECRET: 's3cret',
+      SLUICE_ADMINS: 'Ada@Example.com, bob@example.com',
+      OIDC_ADMIN_GROUPS: 'admins,ops',
+      OIDC_GROUP_MAP: '{"acme-devs":"org:acme","leads":"org:acme:admin","ml":"team:acme/ml","root":"admin"}',
+      SESSION_IDLE_TIMEOUT: '30m',
+    });
+    expect(env.SLUICE_ADMINS).toEqual(['ada@example.com', 'bob@example.com']);
+    expect(env.OIDC_ADMIN_GROUPS).toEqual(['admins', 'ops']);
+    expect(env.SESSION_IDLE_TIMEOUT).toBe(30 * 60_000);
+    expect(env.SESSION_MAX_AGE).toBe(7 * 86_400_000);
+    expect(env.OIDC_SCOPES).toBe('openid email profile');
+    expect(() => loadEnv({ SESSION_IDLE_TIMEOUT: '8d' })).toThrow(/SESSION_IDLE_TIMEOUT: must not be longer than SESSION_MAX_AGE/);
+    expect(() => loadEnv({ OIDC_SCOPES: 'email profile' })).toThrow(/OIDC_SCOPES: must include openid/);
+    expect(() => loadEnv({ SLUICE_ADMINS: 'not-an-email' })).toThrow(/SLUICE_ADMINS/);
+  });
 });

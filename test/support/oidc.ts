@@ -38,7 +38,12 @@ export async function startOidcProvider(): Promise<TestIdp> {
 
   const server = http.createServer((req, res) => {
     if (!handler) {
-      const provider = new Provider(issuer, {
+      // The provider warns (console.warn) that dev interactions are for development: they are, here.
+      const warn = console.warn;
+      console.warn = () => undefined;
+      let provider;
+      try {
+      provider = new Provider(issuer, {
         clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris, response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_post' }],
         pkce: { required: () => true },
         features: { devInteractions: { enabled: true } },
@@ -65,6 +70,9 @@ export async function startOidcProvider(): Promise<TestIdp> {
           ctx.body = `<p>${out.error}: ${out.error_description}</p>`;
         },
       });
+      } finally {
+        console.warn = warn;
+      }
       handler = provider.callback();
     }
     if (tamper && req.method === 'POST' && req.url?.startsWith('/token')) interceptToken(res, tamper, privateKey, kid), (tamper = null);
