@@ -256,7 +256,7 @@ export class ProxyService {
     res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     res.setHeader('cache-control', 'no-cache');
     res.setHeader('x-accel-buffering', 'no');
-    res.flushHeaders();
+    // No flushHeaders(): the head goes out with the first event in one write, one packet.
     const splitter = new SseSplitter();
     const tap = new StreamTap(f.endpoint, hideUsageChunk);
     let failure: unknown = null;
