@@ -223,103 +223,121 @@ language plpgsql as $fn$
 #variable_conflict use_column
 declare
   n integer := coalesce(array_length(p_ids, 1), 0);
+  bids uuid[];
+  b budget;
+  u record;
+  k integer;
+  kp integer;
   i integer;
   first integer := 1;
   last integer;
-  b budget;
-  s budget;
-  u record;
-  su record;
   need bigint;
-  base_take bigint;
-  take_surplus bigint;
-  ok boolean[] := '{}';
-  present boolean[] := '{}';
-  surplus bigint[] := '{}';
-  rem bigint[] := '{}';
-  resets timestamptz[] := '{}';
-  wins timestamptz[] := '{}';
-  levels double precision[] := '{}';
-  kinds text[] := '{}';
-  pools uuid[] := '{}';
+  take bigint;
   all_ok boolean;
+  -- state per distinct budget (index k into bids), read once per batch
+  rem bigint[] := '{}';
+  hard boolean[] := '{}';
+  paused boolean[] := '{}';
+  resets timestamptz[] := '{}';
+  pool_of integer[] := '{}';
+  surplus_limit bigint[] := '{}';
+  surplus_used bigint[] := '{}';
+  d_res bigint[] := '{}';
+  d_sres bigint[] := '{}';
+  -- outcome per element
+  ok boolean[] := '{}';
+  granted boolean[] := '{}';
+  esur bigint[] := '{}';
+  erem bigint[] := '{}';
+  ereset timestamptz[] := '{}';
 begin
-  perform 1 from budget x
-   where x.id = any(p_ids) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_ids))
-   order by x.id for update;
+  select coalesce(array_agg(x.id order by x.id), '{}') into bids from budget x
+   where x.id = any(p_ids) or x.id in (select y.surplus_budget_id from budget y where y.id = any(p_ids));
+  perform 1 from budget x where x.id = any(bids) order by x.id for update;
+  -- One read of each budget's window for the whole batch; the decisions below are arithmetic.
+  for b in select * from budget x where x.id = any(bids) loop
+    k := array_position(bids, b.id);
+    u := sluice_budget_usage(b, p_now);
+    rem[k] := u.remaining;
+    hard[k] := b.hard;
+    paused[k] := b.paused;
+    resets[k] := u.reset_at;
+    surplus_used[k] := u.surplus_used;
+    surplus_limit[k] := b.surplus_user_limit;
+    pool_of[k] := case when b.surplus_budget_id is null then null else array_position(bids, b.surplus_budget_id) end;
+    d_res[k] := 0;
+    d_sres[k] := 0;
+  end loop;
+
   while first <= n loop
     last := first;
     while last < n and p_requests[last + 1] = p_requests[first] loop last := last + 1; end loop;
     all_ok := true;
     for i in first..last loop
-      select * into b from budget x where x.id = p_ids[i];
-      need := p_amounts[i];
-      take_surplus := 0;
-      pools[i] := null;
-      present[i] := b.id is not null;
-      if not present[i] then
-        ok[i] := true; rem[i] := null; resets[i] := null; surplus[i] := 0;
+      k := array_position(bids, p_ids[i]);
+      esur[i] := 0;
+      if k is null then
+        -- deleted meanwhile: nothing to hold
+        ok[i] := true; erem[i] := null; ereset[i] := null;
         continue;
       end if;
-      u := sluice_budget_usage(b, p_now);
-      wins[i] := u.win;
-      levels[i] := u.level;
-      kinds[i] := b.window_kind;
-      if b.paused then
-        ok[i] := not b.hard;
-      elsif u.remaining >= need or not b.hard then
+      need := p_amounts[i];
+      take := 0;
+      if paused[k] then
+        ok[i] := not hard[k];
+      elsif rem[k] >= need or not hard[k] then
         ok[i] := true;
-      elsif b.surplus_budget_id is not null then
-        -- Base allocation exhausted (or nearly): take the rest from the shared pool, within the
+      elsif pool_of[k] is not null then
+        -- Base allocation exhausted (or nearly): the rest from the shared pool, within the
         -- user's surplus allowance.
-        base_take := greatest(u.remaining, 0);
-        take_surplus := need - base_take;
-        select * into s from budget x where x.id = b.surplus_budget_id;
-        su := sluice_budget_usage(s, p_now);
-        ok[i] := not s.paused and su.remaining >= take_surplus
-                 and (b.surplus_user_limit is null or b.surplus_user_limit - u.surplus_used >= take_surplus);
-        if ok[i] then pools[i] := s.id; else take_surplus := 0; end if;
+        kp := pool_of[k];
+        take := need - greatest(rem[k], 0);
+        ok[i] := not paused[kp] and rem[kp] >= take and (surplus_limit[k] is null or surplus_limit[k] - surplus_used[k] >= take);
+        if not ok[i] then take := 0; end if;
       else
         ok[i] := false;
       end if;
-      surplus[i] := take_surplus;
-      rem[i] := u.remaining - (need - take_surplus);
-      resets[i] := u.reset_at;
+      esur[i] := take;
+      erem[i] := rem[k] - (need - take);
+      ereset[i] := resets[k];
       all_ok := all_ok and ok[i];
     end loop;
-    if all_ok then
-      for i in first..last loop
-        continue when not present[i];
-        -- The state read above is still current (the rows are locked and a request names each
-        -- budget once), so the update needs no second read.
-        update budget x set
-          spent = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then 0 else x.spent end,
-          surplus_spent = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then 0 else x.surplus_spent end,
-          alerts_fired = case when kinds[i] = 'calendar' and (x.window_start is null or x.window_start < wins[i]) then '{}' else x.alerts_fired end,
-          window_start = case when kinds[i] = 'calendar' then greatest(coalesce(x.window_start, wins[i]), wins[i]) else x.window_start end,
-          bucket_level = case when kinds[i] = 'bucket' then levels[i] - (p_amounts[i] - surplus[i]) else x.bucket_level end,
-          bucket_at = case when kinds[i] = 'bucket' then p_now else x.bucket_at end,
-          reserved = x.reserved + (p_amounts[i] - surplus[i]),
-          surplus_reserved = x.surplus_reserved + surplus[i]
-        where x.id = p_ids[i];
-        if surplus[i] > 0 then perform sluice_budget_apply(pools[i], p_now, surplus[i], 0, 0, 0); end if;
-      end loop;
-      insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
-      select p_requests[j], p_ids[j], p_amounts[j], surplus[j], p_now, p_now + make_interval(secs => p_ttl_seconds)
-        from generate_series(first, last) j
-       where present[j]
-      on conflict do nothing;
-    end if;
     for i in first..last loop
-      request_id := p_requests[i];
-      budget_id := p_ids[i];
-      allowed := ok[i];
-      remaining := rem[i];
-      reset_at := resets[i];
-      from_surplus := surplus[i];
-      return next;
+      k := array_position(bids, p_ids[i]);
+      granted[i] := all_ok and k is not null;
+      continue when not granted[i];
+      rem[k] := rem[k] - (p_amounts[i] - esur[i]);
+      d_res[k] := d_res[k] + (p_amounts[i] - esur[i]);
+      if esur[i] > 0 then
+        kp := pool_of[k];
+        d_sres[k] := d_sres[k] + esur[i];
+        surplus_used[k] := surplus_used[k] + esur[i];
+        rem[kp] := rem[kp] - esur[i];
+        d_res[kp] := d_res[kp] + esur[i];
+      end if;
     end loop;
     first := last + 1;
+  end loop;
+
+  -- One write per budget for the whole batch, and one insert for its reservations.
+  for k in 1..coalesce(array_length(bids, 1), 0) loop
+    continue when d_res[k] = 0 and d_sres[k] = 0;
+    perform sluice_budget_apply(bids[k], p_now, d_res[k], d_sres[k], 0, 0);
+  end loop;
+  insert into budget_reservation (request_id, budget_id, amount, from_surplus, created_at, expires_at)
+  select x.req, x.bid, x.amount, x.sur, p_now, p_now + make_interval(secs => p_ttl_seconds)
+    from unnest(p_requests, p_ids, p_amounts, esur, granted) as x(req, bid, amount, sur, g)
+   where x.g
+  on conflict do nothing;
+
+  for i in 1..n loop
+    request_id := p_requests[i];
+    budget_id := p_ids[i];
+    allowed := ok[i];
+    remaining := erem[i];
+    reset_at := ereset[i];
+    from_surplus := esur[i];
+    return next;
   end loop;
 end
 $fn$;
