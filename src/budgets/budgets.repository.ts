@@ -145,7 +145,7 @@ export class BudgetsRepository {
 
   private readonly queue: PendingReserve[] = [];
   private inFlight = 0;
-  private static readonly MAX_IN_FLIGHT = 2;
+  private static readonly MAX_IN_FLIGHT = 1;
   private static readonly MAX_BATCH = 256;
 
   private pump(): void {
