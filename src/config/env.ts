@@ -26,10 +26,6 @@ const databaseUrl = z
     }
   }, 'must be a postgres:// or postgresql:// URL');
 
-const bool = z
-  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { error: 'must be true or false' })
-  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-
 const byteSize = z
   .string()
   .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as 512kb or 10mb')
@@ -84,7 +80,6 @@ export const envSchema = z.object({
   SLUICE_CONFIG: z.string().min(1, 'must not be empty').optional(),
   PUBLIC_URL: z.url({ error: 'must be an absolute URL such as https://sluice.example.com' }).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_PRETTY: bool.default(false),
   BODY_LIMIT: byteSize.default(10 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: positiveInt('milliseconds').default(10_000),
   EMBEDDED_PG_PORT: port.default(54329),
