@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as path from 'node:path';
+import { isIP } from 'node:net';
 
 /**
  * Every environment variable Sluice reads is declared here, validated once at boot.
@@ -89,6 +90,19 @@ export const envSchema = z.object({
   BUDGET_RESERVATION_TTL_S: positiveInt('seconds').default(3600),
   BUDGET_SWEEP_MS: positiveInt('milliseconds').default(15_000),
   BUDGET_OUTPUT_CAP: positiveInt('tokens').default(4096),
+  METRICS_ALLOW: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine(
+      (list) =>
+        list.every((e) => {
+          const [addr, bits, extra] = e.split('/');
+          const v = isIP(addr);
+          return v !== 0 && extra === undefined && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128)));
+        }),
+      'must be a comma-separated list of IP addresses or CIDRs such as 10.0.0.0/8',
+    )
+    .optional(),
   // Sign-in (src/auth). Without OIDC_ISSUER, people sign in with one-time links (`sluice login-link`).
   OIDC_ISSUER: z.url({ error: 'must be the issuer URL, e.g. https://keycloak.example.com/realms/acme' }).optional(),
   OIDC_CLIENT_ID: z.string().min(1, 'must not be empty').optional(),

@@ -132,6 +132,14 @@ export class ProviderRegistry implements OnApplicationShutdown {
     return out;
   }
 
+  /** Upstream pool state per provider, for /metrics. */
+  poolStats(): [string, { connected: number; free: number; pending: number; queued: number; running: number; size: number }][] {
+    return [...this.snap.providers.values()].map((p) => {
+      const s = p.pool.stats;
+      return [p.name, { connected: s.connected, free: s.free, pending: s.pending, queued: s.queued, running: s.running, size: s.size }];
+    });
+  }
+
   catalog(): ModelRef[] {
     return [...this.snap.models.values()];
   }

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { BudgetsModule } from '../budgets/budgets.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { UsageModule } from '../usage/usage.module';
 import { ProxyController } from './proxy.controller';
 import { ProxyService } from './proxy.service';
 
-@Module({ imports: [TokensModule, ProvidersModule, UsageModule, BudgetsModule], controllers: [ProxyController], providers: [ProxyService] })
+@Module({ imports: [TokensModule, ProvidersModule, UsageModule, BudgetsModule, MetricsModule], controllers: [ProxyController], providers: [ProxyService] })
 export class ProxyModule {}

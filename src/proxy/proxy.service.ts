@@ -14,6 +14,7 @@ import type { Principal } from '../tokens/principal';
 import { PrincipalCacheService } from '../tokens/principal-cache.service';
 import { UsageRecord } from '../usage/usage-record';
 import { UsageWriter } from '../usage/usage-writer.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { attribute, Attribution } from './attribution';
 import { SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, usageFromBody } from './usage-tap';
@@ -73,6 +74,7 @@ export class ProxyService {
     private readonly registry: ProviderRegistry,
     private readonly writer: UsageWriter,
     private readonly budgets: BudgetEnforcer,
+    private readonly metrics: MetricsService,
     @Inject(RUNTIME) private readonly rt: Runtime,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -384,6 +386,7 @@ export class ProxyService {
     // A request counts against request budgets when it was served, even if cut short by the client.
     if (f.hold) rec.settlements = this.budgets.settlements(f.hold, usage.usage, cost, o.status < 400 || o.cancelled);
     this.writer.record(rec);
+    this.metrics.observe(rec);
   }
 
   /**
