@@ -12,11 +12,12 @@ import { DbModule } from './db/db.module';
 import { OrgsAdminModule } from './orgs/orgs-admin.module';
 import { OrgsModule } from './orgs/orgs.module';
 import { ProxyModule } from './proxy/proxy.module';
+import { SettingsModule } from './settings/settings.module';
 import { TokensAdminModule } from './tokens/tokens-admin.module';
 import { TokensModule } from './tokens/tokens.module';
 
 /** Modules shared by the HTTP server and the CLI (no controllers needed by the CLI run). */
-export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule];
+export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule, SettingsModule];
 
 /** Administration pages and the management API (signed-in people and admin tokens). */
 const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule];

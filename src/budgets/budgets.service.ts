@@ -41,6 +41,17 @@ export interface CreateBudgetInput {
   webhookUrl?: string;
 }
 
+/** What an edit may change; absent fields keep their value, `webhookUrl: null` removes the webhook. */
+export interface UpdateBudgetInput {
+  name?: string;
+  limit?: number;
+  thresholds?: number[];
+  webhookUrl?: string | null;
+  soft?: boolean;
+  failOpen?: boolean;
+  surplusUserLimit?: number | null;
+}
+
 export function isValidTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -162,6 +173,78 @@ export class BudgetsService {
     await this.recordAudit(actor, b.orgId, paused ? 'budget.pause' : 'budget.resume', id, null);
     await this.changed(b.orgId);
     return this.get(id);
+  }
+
+  /**
+   * Edits a budget's settings (not its scope, metric or window: those define what was counted so
+   * far). Adding a webhook where there was none creates its HMAC secret, returned this once.
+   */
+  async update(actor: string, id: string, input: UpdateBudgetInput, orgId?: string): Promise<BudgetView & { webhookSecret?: string }> {
+    const b = await this.get(id, orgId);
+    if (b.limitKind || b.parentBudgetId) throw invalid('this budget is managed by Sluice (a rate-limit counter or an end-user copy); edit its template or rate limit instead');
+    const sets: string[] = [];
+    const params: unknown[] = [id];
+    const set = (col: string, v: unknown, cast = '') => {
+      params.push(v);
+      sets.push(`${col} = $${params.length}${cast}`);
+    };
+    const before: Record<string, unknown> = {};
+    const after: Record<string, unknown> = {};
+    const note = (k: string, from: unknown, to: unknown) => {
+      before[k] = from;
+      after[k] = to;
+    };
+    if (input.name !== undefined) {
+      const name = input.name.trim();
+      if (!name || name.length > 120) throw invalid('budget name is required (at most 120 characters)');
+      set('name', name);
+      note('name', b.name, name);
+    }
+    if (input.limit !== undefined) {
+      if (!Number.isSafeInteger(input.limit) || input.limit < 0) throw invalid('limit must be a non-negative whole number');
+      set('limit_amount', input.limit, '::bigint');
+      // A smaller bucket cannot hold more than its new capacity.
+      if (b.windowKind === 'bucket') sets.push(`bucket_level = least(bucket_level, $${params.length}::bigint)`);
+      note('limit', b.limitAmount, input.limit);
+    }
+    if (input.thresholds !== undefined) {
+      for (const t of input.thresholds) if (!Number.isInteger(t) || t <= 0 || t > 1000) throw invalid('thresholds are percentages such as 50,80,100');
+      const ts = [...new Set(input.thresholds)].sort((x, y) => x - y);
+      set('thresholds', ts, '::int[]');
+      note('thresholds', b.thresholds, ts);
+    }
+    let webhookSecret: string | undefined;
+    if (input.webhookUrl !== undefined) {
+      if (input.webhookUrl !== null && !/^https?:\/\/\S+$/.test(input.webhookUrl)) throw invalid('webhook must be an http(s) URL');
+      set('webhook_url', input.webhookUrl);
+      if (input.webhookUrl === null) sets.push('webhook_secret_enc = null');
+      else if (!b.webhookUrl) {
+        webhookSecret = 'whsec_' + randomBytes(24).toString('base64url');
+        set('webhook_secret_enc', encryptSecret(this.rt.keys, webhookSecret));
+      }
+      note('webhookUrl', b.webhookUrl, input.webhookUrl);
+    }
+    if (input.soft !== undefined) {
+      set('hard', !input.soft);
+      note('hard', b.hard, !input.soft);
+    }
+    if (input.failOpen !== undefined) {
+      set('fail_open', input.failOpen);
+      note('failOpen', b.failOpen, input.failOpen);
+    }
+    if (input.surplusUserLimit !== undefined) {
+      if (input.surplusUserLimit !== null && (!Number.isSafeInteger(input.surplusUserLimit) || input.surplusUserLimit < 0)) throw invalid('per-user surplus limit must be a non-negative whole number');
+      if (input.surplusUserLimit !== null && !b.surplusBudgetId) throw invalid('a per-user surplus limit needs a surplus pool');
+      set('surplus_user_limit', input.surplusUserLimit, '::bigint');
+      note('surplusUserLimit', b.surplusUserLimit, input.surplusUserLimit);
+    }
+    if (!sets.length) throw invalid('nothing to change: give name, limit, thresholds, webhookUrl, soft, failOpen or surplusUserLimit');
+    await this.pool.query(`update budget set ${sets.join(', ')}, updated_at = now() where id = $1`, params);
+    const em = this.orm.em.fork();
+    this.audit.record(em, { actor, orgId: b.orgId, action: 'budget.update', targetType: 'budget', targetId: id, before, after });
+    await em.flush();
+    await this.changed(b.orgId);
+    return { ...(await this.get(id)), ...(webhookSecret ? { webhookSecret } : {}) };
   }
 
   async remove(actor: string, id: string, orgId?: string): Promise<void> {

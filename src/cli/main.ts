@@ -14,6 +14,8 @@ import { OrgsService } from '../orgs/orgs.service';
 import { ORG_ROLES, OrgRole } from '../orgs/membership.entity';
 import { TokensService, TokenView } from '../tokens/tokens.service';
 import { BudgetsService } from '../budgets/budgets.service';
+import { ConfigStore } from '../settings/config-store.service';
+import { readFileSync } from 'node:fs';
 import { RateLimitsService } from '../budgets/rate-limits.service';
 import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, CounterMetric, LIMIT_KINDS } from '../budgets/budget.types';
 
@@ -365,14 +367,55 @@ export function buildProgram(): Command {
       else out(table(views.map((v) => ({ scope: v.scope, ...Object.fromEntries(LIMIT_KINDS.map((k) => [k, v.values[k] ?? ''])) })), ['scope', ...LIMIT_KINDS]));
     });
 
-  program
-    .command('config')
-    .description('gateway config document')
+  const config = program.command('config').description('the gateway config document (providers, models, pricing, grants)');
+  config
     .command('validate <file>')
     .description('check a gateway config JSON file against the schema')
     .action(async (file: string) => {
       loadGatewayConfigFile(file);
       out(`${file}: valid`);
+    });
+  config
+    .command('set <file>')
+    .description('store a JSON file as the new active version (active on every instance within a second)')
+    .option('--comment <why>', 'why it changed (kept in the history)')
+    .action(async (file: string, o: { comment?: string }) => {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw invalid(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not valid JSON'}`);
+      }
+      const v = await withApp((app) => app.get(ConfigStore).save(ACTOR, doc, o.comment));
+      out(`config version ${v.version} is active`);
+    });
+  config
+    .command('show [version]')
+    .description('print the active version (or version N), provider keys masked')
+    .action(async (version?: string) => {
+      const v = await withApp((app) => app.get(ConfigStore).view(version === undefined ? undefined : Number(version)));
+      printJson(v.document);
+    });
+  config
+    .command('history')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const h = await withApp((app) => app.get(ConfigStore).history());
+      if (o.json) printJson(h);
+      else out(table(h.map((v) => ({ version: v.version, active: v.active ? '*' : '', at: v.createdAt, by: v.createdBy, comment: v.comment ?? '' })), ['version', 'active', 'at', 'by', 'comment']));
+    });
+  config
+    .command('diff <from> <to>')
+    .description('what changed between two versions, keys masked')
+    .action(async (a: string, b: string) => {
+      printJson(await withApp((app) => app.get(ConfigStore).diff(Number(a), Number(b))));
+    });
+  config
+    .command('restore <version>')
+    .description('make version N active again (as a new version with exactly its content)')
+    .action(async (version: string) => {
+      const v = await withApp((app) => app.get(ConfigStore).restore(ACTOR, Number(version)));
+      out(`config version ${v.version} (a copy of ${version}) is active`);
     });
 
   return program;

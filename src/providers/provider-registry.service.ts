@@ -5,6 +5,7 @@ import { invalid, notFound } from '../common/errors';
 import type { GatewayConfig, PricingConfig, ProviderConfig } from '../config/gateway-config.schema';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { resolveSecretRef } from '../config/secret-refs';
+import { decryptSecret } from '../common/crypto';
 import type { Principal } from '../tokens/principal';
 import { subjectsOf } from '../tokens/principal';
 import { PatternSet } from './model-pattern';
@@ -57,7 +58,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
   private readonly allowedCache = new WeakMap<Principal, { version: number; ids: Set<string> }>();
 
   constructor(
-    @Inject(RUNTIME) rt: Runtime,
+    @Inject(RUNTIME) private readonly rt: Runtime,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.snap = this.compile(rt.gatewayConfig, 1);
@@ -132,6 +133,17 @@ export class ProviderRegistry implements OnApplicationShutdown {
     return out;
   }
 
+  /** A provider key: literal, `env:VAR`, or `enc:…` as stored in config versions. */
+  private keyOf(ref: string | undefined, path: string): string | undefined {
+    if (ref?.startsWith('enc:')) return decryptSecret(this.rt.keys, ref.slice(4));
+    return resolveSecretRef(ref, path);
+  }
+
+  /** Throws (naming the path) when a key reference cannot be resolved on this instance. */
+  checkKeyRef(ref: string, path: string): void {
+    this.keyOf(ref, path);
+  }
+
   /** Upstream pool state per provider, for /metrics. */
   poolStats(): [string, { connected: number; free: number; pending: number; queued: number; running: number; size: number }][] {
     return [...this.snap.providers.values()].map((p) => {
@@ -172,7 +184,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
 
   private buildProvider(name: string, pc: ProviderConfig): ProviderRuntime {
     const url = new URL(pc.baseurl);
-    const key = resolveSecretRef(pc.apikey, `providers.${name}.apikey`);
+    const key = this.keyOf(pc.apikey, `providers.${name}.apikey`);
     const authHeader: [string, string] | null = key ? (pc.authorization === 'x-api-key' ? ['x-api-key', key] : ['authorization', `Bearer ${key}`]) : null;
     const headersTimeoutMs = pc.timeout_ms ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const bodyTimeoutMs = pc.timeout_ms ?? DEFAULT_BODY_TIMEOUT_MS;
