@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuthCoreModule, AuthModule } from './auth/auth.module';
 import { AllErrorsFilter } from './common/error.filter';
+import { BudgetsAdminModule } from './budgets/budgets-admin.module';
 import { BudgetsModule } from './budgets/budgets.module';
 import { CommonModule } from './common/common.module';
 import { Runtime } from './config/runtime';
@@ -20,7 +21,7 @@ import { TokensModule } from './tokens/tokens.module';
 export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule, SettingsModule];
 
 /** Administration pages and the management API (signed-in people and admin tokens). */
-const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule];
+const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule, BudgetsAdminModule];
 
 @Module({})
 export class AppModule {

@@ -133,3 +133,19 @@ export function toRefillAmount(metric: string, i: z.infer<typeof refillInput>): 
 }
 
 export const RATE_LIMIT_KINDS = LIMIT_KINDS;
+
+/**
+ * The forms have one amount field per quantity whose unit follows the chosen metric (dollars for
+ * cost); this maps it to the `…` or `…Usd` field of the shared schema.
+ */
+export function fromForm(body: unknown, metric: string, fields: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...((body ?? {}) as Record<string, unknown>) };
+  for (const [formField, target] of Object.entries(fields)) {
+    if (!(formField in out)) continue;
+    const v = out[formField];
+    delete out[formField];
+    out[metric === 'cost' ? `${target}Usd` : target] = v;
+  }
+  delete out._csrf;
+  return out;
+}

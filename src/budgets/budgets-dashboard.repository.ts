@@ -215,7 +215,7 @@ export class BudgetsDashboardRepository {
   async consumption(f: EventFilters, bucket: Bucket): Promise<SeriesPoint[]> {
     const w = this.where(f);
     const r = await this.pool.query(
-      `select date_trunc('${bucket}', e.created_at) as t, e.pool_category as key, sum(e.amount)::bigint as v
+      `select date_trunc('${bucket}', e.created_at, 'UTC') as t, e.pool_category as key, sum(e.amount)::bigint as v
          from consumption_event e where ${w.sql} group by 1, 2 order by 1`,
       w.params,
     );
@@ -236,7 +236,7 @@ export class BudgetsDashboardRepository {
     if (!pools.rows.length) return { pools: [], points: [] };
     const unit = `interval '1 ${bucket}'`;
     const r = await this.pool.query(
-      `with ends as (select g + ${unit} as e from generate_series(date_trunc('${bucket}', $2::timestamptz), $3::timestamptz - interval '1 microsecond', ${unit}) g),
+      `with ends as (select g + ${unit} as e from generate_series(date_trunc('${bucket}', $2::timestamptz, 'UTC'), $3::timestamptz - interval '1 microsecond', ${unit}) g),
             p as (select * from budget where id = any($1::uuid[])),
             w as (select p.id, ends.e, p.limit_amount,
                          case p.window_kind

@@ -15,6 +15,8 @@ import { ORG_ROLES, OrgRole } from '../orgs/membership.entity';
 import { TokensService, TokenView } from '../tokens/tokens.service';
 import { BudgetsService } from '../budgets/budgets.service';
 import { ConfigStore } from '../settings/config-store.service';
+import { PgPool } from '../db/pg-pool';
+import { rebuildRollups } from '../usage/rollups';
 import { readFileSync } from 'node:fs';
 import { RateLimitsService } from '../budgets/rate-limits.service';
 import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, CounterMetric, LIMIT_KINDS } from '../budgets/budget.types';
@@ -365,6 +367,36 @@ export function buildProgram(): Command {
       const views = await withApp((app) => app.get(RateLimitsService).list(o.org));
       if (o.json) printJson(views);
       else out(table(views.map((v) => ({ scope: v.scope, ...Object.fromEntries(LIMIT_KINDS.map((k) => [k, v.values[k] ?? ''])) })), ['scope', ...LIMIT_KINDS]));
+    });
+
+  program
+    .command('rollups')
+    .description('usage rollups (per minute, hour and day)')
+    .command('rebuild')
+    .description('recompute rollups from the raw request rows (default: all that are kept)')
+    .option('--from <date>', 'start (ISO date), rounded down to a day')
+    .option('--to <date>', 'end (ISO date, exclusive), rounded up to a day')
+    .action(async (o: { from?: string; to?: string }) => {
+      const day = (s: string, what: string, up: boolean) => {
+        const d = new Date(s);
+        if (Number.isNaN(d.getTime())) throw invalid(`${what} must be a date such as 2026-11-01`);
+        const t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+        return new Date(up && t < d.getTime() ? t + 86_400_000 : t);
+      };
+      const res = await withApp(async (app) => {
+        const pool = app.get(PgPool);
+        const span = await pool.query<{ min: Date | null }>('select min(created_at) as min from request_log');
+        const from = o.from ? day(o.from, '--from', false) : day((span.rows[0].min ?? new Date()).toISOString(), 'start', false);
+        const to = o.to ? day(o.to, '--to', true) : new Date(day(new Date().toISOString(), 'end', false).getTime() + 86_400_000);
+        if (to <= from) throw invalid('--to must be after --from');
+        const client = await pool.connect();
+        try {
+          return { from, to, counts: await rebuildRollups(client, from, to) };
+        } finally {
+          client.release();
+        }
+      });
+      out(`rebuilt rollups from ${res.from.toISOString()} to ${res.to.toISOString()}: ${Object.entries(res.counts).map(([g, n]) => `${n} ${g} rows`).join(', ')}`);
     });
 
   const config = program.command('config').description('the gateway config document (providers, models, pricing, grants)');

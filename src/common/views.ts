@@ -38,6 +38,10 @@ function registerHelpers(h: typeof hbs) {
   hb.registerHelper('includes', (list: unknown, v: unknown) => Array.isArray(list) && list.includes(v));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map((a) => (a === undefined || a === null ? '' : String(a))).join(''));
   hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+  // Budget amounts in their metric's unit: $3.41, 1.2k tokens, 12 requests.
+  hb.registerHelper('amount', (v: unknown, metric: unknown) => formatAmount(Number(v), String(metric)));
+  // The same amount as a form field holds it: dollars for cost, whole units otherwise.
+  hb.registerHelper('amountInput', (v: unknown, metric: unknown) => (v === null || v === undefined ? '' : metric === 'cost' ? String(Number(v) / 1e6) : String(v)));
   // <time> in UTC, minute precision; `fallback` (e.g. "never") when there is no date.
   hb.registerHelper('time', (iso: unknown, fallback: unknown) => {
     if (typeof iso !== 'string' || !iso) return typeof fallback === 'string' ? fallback : '—';
@@ -61,4 +65,13 @@ export function formatUsd(micros: number): string {
   const usd = micros / 1e6;
   if (usd !== 0 && Math.abs(usd) < 0.01) return '$' + usd.toFixed(4);
   return '$' + usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+/** An amount in a budget metric's unit, for people. */
+export function formatAmount(n: number, metric: string): string {
+  if (!Number.isFinite(n)) return '';
+  if (metric === 'cost') return formatUsd(n);
+  if (metric === 'requests') return `${compactNumber(n)} request${n === 1 ? '' : 's'}`;
+  const kind = metric === 'input_tokens' ? 'input tokens' : metric === 'output_tokens' ? 'output tokens' : 'tokens';
+  return `${compactNumber(n)} ${kind}`;
 }

@@ -17,6 +17,7 @@ export class NotifyService implements OnModuleInit, OnApplicationShutdown {
   private readonly reconnectHooks = new Set<() => void>();
   private stopped = false;
   private retryMs = 250;
+  private listening: Promise<void> = Promise.resolve();
 
   constructor(
     @Inject(RUNTIME) private readonly rt: Runtime,
@@ -38,7 +39,9 @@ export class NotifyService implements OnModuleInit, OnApplicationShutdown {
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      void this.client?.query(`LISTEN ${channel}`).catch(() => undefined);
+      const client = this.client;
+      // One query at a time on a pg client: queue LISTENs behind each other.
+      if (client) this.listening = this.listening.then(() => client.query(`LISTEN ${channel}`)).then(() => undefined, () => undefined);
     }
     set.add(handler);
     if (onReconnect) this.reconnectHooks.add(onReconnect);

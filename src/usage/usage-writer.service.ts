@@ -4,6 +4,7 @@ import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { PgPool } from '../db/pg-pool';
 import { uuidv7 } from '../common/uuid';
 import { UsageRecord } from './usage-record';
+import { upsertRollups } from './rollups';
 
 const COLUMNS: [keyof UsageRecord, string, string][] = [
   ['id', 'id', 'uuid'],
@@ -70,6 +71,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
   private maxPending: number;
   private readonly batchSize: number;
   private readonly intervalMs: number;
+  private readonly retentionDays: number;
 
   constructor(
     private readonly pool: PgPool,
@@ -79,13 +81,14 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
     this.maxPending = rt.env.USAGE_QUEUE_MAX;
     this.batchSize = rt.env.USAGE_BATCH_SIZE;
     this.intervalMs = rt.env.USAGE_FLUSH_MS;
+    this.retentionDays = rt.env.REQUEST_LOG_RETENTION_DAYS;
   }
 
   onModuleInit() {
     this.timer = setInterval(() => void this.flush(), this.intervalMs);
     this.timer.unref();
     // Daily partitions are created a week ahead; keep that horizon moving.
-    this.maintenance = setInterval(() => void this.pool.query('select sluice_ensure_request_log_partitions(1, 7)').catch(() => undefined), 3_600_000);
+    this.maintenance = setInterval(() => void this.maintain(), 3_600_000);
     this.maintenance.unref();
   }
 
@@ -100,6 +103,19 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
       if (this.queue.length) await new Promise((r) => setTimeout(r, 200));
     }
     if (this.queue.length) this.logger.error({ lost: this.queue.length }, 'usage records could not be written before shutdown');
+  }
+
+  /** Creates partitions a week ahead and drops raw rows past their retention (rollups stay). */
+  async maintain(): Promise<string[]> {
+    try {
+      await this.pool.query('select sluice_ensure_request_log_partitions(1, 7)');
+      const r = await this.pool.query<{ p: string }>('select sluice_drop_request_log_partitions($1) as p', [this.retentionDays]);
+      if (r.rows.length) this.logger.info({ dropped: r.rows.map((x) => x.p) }, 'dropped request log partitions past retention');
+      return r.rows.map((x) => x.p);
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message }, 'request log maintenance failed');
+      return [];
+    }
   }
 
   /** Reserve room for one record; false means "push back" (503). */
@@ -172,16 +188,18 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
       }),
     );
     const settling = batch.filter((r) => r.settlements?.length);
-    if (!settling.length) {
-      await this.pool.query(INSERT_SQL, params);
-      return;
-    }
-    // Rows and budget settlements commit together: spend always equals the usage rows, and a
-    // crash loses both (the sweeper then releases the reservation) or neither.
+    // Rows, rollups and budget settlements commit together: rollups always equal the rows, spend
+    // always equals the usage rows, and a crash loses all of them (the sweeper then releases the
+    // reservation) or none.
     const client = await this.pool.connect();
     try {
       await client.query('begin');
       await client.query(INSERT_SQL, params);
+      await upsertRollups(client, batch);
+      if (!settling.length) {
+        await client.query('commit');
+        return;
+      }
       const req: string[] = [];
       const bud: string[] = [];
       const act: number[] = [];
