@@ -67,7 +67,10 @@ export async function createApp(rt: Runtime): Promise<NestExpressApplication> {
     logger: new PinoNestLogger(rt.logger),
     abortOnError: false,
   });
-  app.set('trust proxy', false);
+  app.set('trust proxy', rt.env.TRUST_PROXY);
+  // Paths match exactly as written: /AUTH/link is not /auth/link (the auth middleware also
+  // lower-cases before deciding, in case a route is matched case-insensitively anyway).
+  app.set('case sensitive routing', true);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(rt.logger));

@@ -153,6 +153,15 @@ describe('OIDC sign-in', () => {
     expect(row.rows[0]).toEqual({ oidc_subject: 'ivan-sub', is_global_admin: false });
   });
 
+  it('does not let an address the provider has not verified link to an existing user', async () => {
+    await createUser(t.app, { email: 'target@example.test', org: 'acme', role: 'admin' });
+    idp.setAccount('mallory-sub', { email: 'target@example.test', email_verified: false });
+    const { jar, callbackUrl } = await authorizeAtIdp(t.url, 'mallory-sub');
+    expect((await callback(callbackUrl, jar)).status).toBe(403);
+    const row = await withDatabase(t.db.url, (c) => c.query(`select oidc_subject from app_user where email = 'target@example.test'`));
+    expect(row.rows[0]).toEqual({ oidc_subject: null });
+  });
+
   it('keeps provider-granted memberships in step with the groups claim, revoking tokens of a lost membership', async () => {
     idp.setAccount('judy', { groups: ['acme-leads'] });
     let a = await authorizeAtIdp(t.url, 'judy');

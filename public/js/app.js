@@ -26,6 +26,30 @@
     if (meta && e.detail && e.detail.ctx) e.detail.ctx.request.headers['X-CSRF-Token'] = meta.getAttribute('content');
   });
 
+  // Behaviour declared in data attributes, so pages need no inline script (the CSP forbids it):
+  // data-confirm on a form asks first; data-autosubmit on a field submits its form on change;
+  // data-reset-on-success clears an htmx form once its request succeeded.
+  document.addEventListener('submit', function (e) {
+    var f = e.target;
+    var msg = f && f.getAttribute && f.getAttribute('data-confirm');
+    if (msg && !window.confirm(msg)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener('change', function (e) {
+    var el = e.target;
+    if (el && el.matches && el.matches('[data-autosubmit]') && el.form) {
+      if (el.form.requestSubmit) el.form.requestSubmit();
+      else el.form.submit();
+    }
+  });
+  document.addEventListener('htmx:after:request', function (e) {
+    var el = e.target;
+    var res = e.detail && e.detail.ctx && e.detail.ctx.response;
+    if (el && el.matches && el.matches('form[data-reset-on-success]') && res && res.status < 400) el.reset();
+  });
+
   document.addEventListener('click', function (e) {
     var btn = e.target.closest && e.target.closest('[data-copy]');
     if (!btn) return;

@@ -57,7 +57,11 @@ export class ActorService {
     }
     const user = p.ownerUserId ? await this.user(p.ownerUserId) : null;
     if (!user) return { ...base, userId: null, email: null, displayName: null, globalAdmin: false, orgs: [], confinedToOrgId: p.orgId };
-    const globalAdmin = user.is_global_admin || this.isConfiguredAdmin(user.email);
+    // A token carries its owner's global powers only when the owner issued it (or the operator,
+    // through the CLI). A token an org admin issued or rotated for a global admin stays inside
+    // that org: otherwise any org admin could mint themselves global access.
+    const selfIssued = p.createdById === null || p.createdById === user.id;
+    const globalAdmin = selfIssued && (user.is_global_admin || this.isConfiguredAdmin(user.email));
     const all = await this.memberships(user.id);
     return {
       ...base,

@@ -59,6 +59,10 @@ export class AuthFlowService {
   async startOidc(req: Request, res: Response): Promise<void> {
     this.limit(req);
     if (!this.oidc.enabled) return res.redirect(303, '/auth/signin');
+    // Only the callback route finishes a sign-in; a code or error here would be taken for one.
+    if (req.query.code !== undefined || req.query.error !== undefined || req.query.state !== undefined) {
+      return res.redirect(303, '/auth/login');
+    }
     const state = authOf(req);
     // The authorization state needs a session row to live in; one that is not signed in yet is fine.
     state.session ??= await this.sessions.create(req, res, { userId: null, via: null });

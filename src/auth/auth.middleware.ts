@@ -12,7 +12,9 @@ import { SessionService } from './session.service';
 
 type Area = 'ui' | 'auth' | 'api' | null;
 
-export function areaOf(path: string): Area {
+export function areaOf(rawPath: string): Area {
+  // Lower-cased: a router that matched /AUTH/link case-insensitively must not skip CSRF here.
+  const path = rawPath.toLowerCase();
   if (path === '/ui' || path.startsWith('/ui/')) return 'ui';
   if (path.startsWith('/auth/')) return 'auth';
   if (path.startsWith('/api/')) return 'api';
@@ -59,7 +61,9 @@ export class AuthMiddleware implements NestMiddleware {
     const state = authOf(req);
     if (area !== 'api') {
       res.setHeader('X-Frame-Options', 'DENY');
-      res.setHeader('Content-Security-Policy', "frame-ancestors 'none'");
+      // No inline script anywhere (behaviour lives in public/js/app.js), so an injected handler
+      // or <script> cannot run even if escaping ever failed.
+      res.setHeader('Content-Security-Policy', "frame-ancestors 'none'; script-src 'self'; object-src 'none'; base-uri 'self'");
       res.setHeader('X-Content-Type-Options', 'nosniff');
       res.setHeader('Referrer-Policy', 'same-origin');
     }

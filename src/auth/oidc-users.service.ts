@@ -56,6 +56,15 @@ export class OidcUsersService {
 
     // One transaction: the user, the membership sync, revocations and their cache notifications
     // (delivered by Postgres at commit, so no instance can reload a token before it is revoked).
+    // An address the provider has not verified may not link to an existing user, change a user's
+    // address, or claim a SLUICE_ADMINS address: on providers where people edit their own email,
+    // that would be an account takeover. OIDC_REQUIRE_VERIFIED_EMAIL=false trusts providers that
+    // manage addresses themselves and send no email_verified claim (Entra ID).
+    const verified = claims.email_verified === true || (!this.rt.env.OIDC_REQUIRE_VERIFIED_EMAIL && claims.email_verified !== false);
+    const adminList = (this.rt.env.SLUICE_ADMINS ?? []).map((e) => e.toLowerCase());
+    if (!verified && adminList.includes(email.toLowerCase())) {
+      throw new DomainError(ErrorCode.Forbidden, `the identity provider has not verified ${email}; an admin address needs a verified email`);
+    }
     return this.orm.em.fork().transactional(async (em) => {
       let user = await em.findOne(AppUser, { oidcIssuer: issuer, oidcSubject: sub });
       if (!user) {
@@ -66,7 +75,7 @@ export class OidcUsersService {
             this.logger.warn({ email }, 'OIDC sign-in refused: the email belongs to a user linked to another subject');
             throw new DomainError(ErrorCode.Forbidden, `${email} is already linked to a different account at the identity provider; ask an admin`);
           }
-          if (claims.email_verified === false) {
+          if (!verified) {
             throw new DomainError(ErrorCode.Forbidden, `the identity provider has not verified ${email}, so it cannot be linked to the existing Sluice user`);
           }
           user = byEmail;
@@ -78,6 +87,7 @@ export class OidcUsersService {
           this.audit.record(em, { actor, action: 'user.create', targetType: 'user', targetId: user.id, after: { email, via: 'oidc' } });
         }
       } else if (user.email !== email) {
+        if (!verified) throw new DomainError(ErrorCode.Forbidden, `the identity provider has not verified ${email}, so it cannot replace your address in Sluice`);
         const clash = await this.orgs.findUserByEmail(email, em);
         if (clash && clash.id !== user.id) throw new DomainError(ErrorCode.Forbidden, `${email} belongs to another Sluice user; ask an admin`);
         this.audit.record(em, { actor, action: 'user.update', targetType: 'user', targetId: user.id, before: { email: user.email }, after: { email } });

@@ -71,6 +71,22 @@ const groupMap = z
 export const envSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  /** Express "trust proxy": how client addresses are read behind a load balancer. */
+  TRUST_PROXY: z
+    .string()
+    .transform((v, ctx) => {
+      if (v === 'false') return false;
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const ok = list.every((x) => ['loopback', 'linklocal', 'uniquelocal'].includes(x) || isIP(x.split('/')[0]) !== 0);
+      if (!ok) {
+        ctx.addIssue({ code: 'custom', message: 'must be false, true, a hop count, or addresses/CIDRs such as 10.0.0.0/8,loopback' });
+        return z.NEVER;
+      }
+      return list;
+    })
+    .default(false),
   DATABASE_URL: databaseUrl.optional(),
   DATABASE_POOL_MAX: positiveInt('connections').default(10),
   SLUICE_DATA_DIR: z.string().min(1, 'must not be empty').default('./.sluice'),
@@ -110,6 +126,10 @@ export const envSchema = z.object({
   OIDC_CLIENT_SECRET: z.string().min(1, 'must not be empty').optional(),
   OIDC_SCOPES: z.string().regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'must be space-separated scope names').default('openid email profile'),
   OIDC_GROUPS_CLAIM: z.string().min(1, 'must not be empty').optional(),
+  OIDC_REQUIRE_VERIFIED_EMAIL: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((v) => v === 'true')
+    .default(true),
   OIDC_ADMIN_GROUPS: csv.optional(),
   OIDC_GROUP_MAP: groupMap.optional(),
   SLUICE_ADMINS: csv

@@ -36,7 +36,7 @@ export class MetricsAccess {
       if (!r.principal.scopes.includes('metrics')) throw new DomainError(ErrorCode.Forbidden, 'this API key lacks the metrics scope');
       return;
     }
-    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const ip = (req.ip ?? req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (this.hasAllow && ip && this.allow.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')) return;
     throw new DomainError(ErrorCode.Unauthenticated, 'metrics need an API token with the metrics scope (or an address listed in METRICS_ALLOW)');
   }

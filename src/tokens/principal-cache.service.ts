@@ -21,6 +21,7 @@ interface Row {
   org_slug: string;
   team_id: string | null;
   owner_user_id: string | null;
+  created_by_id: string | null;
   email: string | null;
   service_account_id: string | null;
   sa_name: string | null;
@@ -149,7 +150,7 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
 
   private async query(hash: string): Promise<Principal | null> {
     const r = await this.pool.query<Row>(
-      `select t.id, t.name, t.org_id, o.slug as org_slug, t.team_id, t.owner_user_id, u.email,
+      `select t.id, t.name, t.org_id, o.slug as org_slug, t.team_id, t.owner_user_id, t.created_by_id, u.email,
               t.service_account_id, sa.name as sa_name, sa.team_id as sa_team_id, (sa.disabled_at is not null) as sa_disabled,
               t.scopes, t.model_patterns, t.rpm, t.tpm, t.expires_at, t.revoked_at,
               coalesce((select json_agg(json_build_object('id', tm.id, 'slug', tm.slug) order by tm.slug)
@@ -176,6 +177,7 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
       teamPaths: row.teams.map((t) => `${row.org_slug}/${t.slug}`),
       ownerUserId: row.owner_user_id,
       ownerEmail: row.email,
+      createdById: row.created_by_id,
       serviceAccountId: row.service_account_id,
       serviceAccountName: row.sa_name,
       scopes: row.scopes,

@@ -13,6 +13,8 @@ export interface Principal {
   teamPaths: string[];
   ownerUserId: string | null;
   ownerEmail: string | null;
+  /** Who issued the token: null for the operator's CLI. */
+  createdById: string | null;
   serviceAccountId: string | null;
   serviceAccountName: string | null;
   scopes: string[];

@@ -176,6 +176,7 @@ export class TokenAdminService {
     if ([userRef, saRef, emailRef].filter(Boolean).length !== 1) throw invalid('choose exactly one owner: a member (userId or email) or a service account', 'owner');
     if (saRef) serviceAccountName = (await this.access.serviceAccount(scope, saRef)).name;
     else userEmail = (await this.memberOf(scope, userRef ?? undefined, emailRef)).email;
+    assertScopesAllowed(actor, input.scopes ?? ['proxy'], !!saRef || (!!userEmail && userEmail === actor.email));
     const res = await this.tokens.create(actor.label, {
       orgSlug: scope.org.slug,
       name: input.name,
@@ -202,6 +203,7 @@ export class TokenAdminService {
     if (scopes.some((s) => s !== 'proxy') && !(actor.globalAdmin || roleIn(actor, scope.org.id) === 'admin')) {
       throw forbidden('only organization admins can issue tokens with the admin or metrics scope');
     }
+    assertScopesAllowed(actor, scopes, true);
     const res = await this.tokens.create(actor.label, {
       orgSlug: scope.org.slug,
       name: input.name,
@@ -230,6 +232,11 @@ export class TokenAdminService {
   async rotateOrg(actor: Actor, orgRef: string, id: string, grace?: string): Promise<IssuedToken> {
     const scope = await this.access.org(actor, orgRef, 'admin');
     const t = await this.access.orgToken(scope, id);
+    // Rotating hands the new secret to the caller: for someone else's admin or metrics token that
+    // would be the same escalation as issuing one.
+    if (!actor.globalAdmin && t.ownerUserId && t.ownerUserId !== actor.userId && (t.scopes as string[]).some((s) => s !== 'proxy')) {
+      throw forbidden("only global admins can rotate another person's admin or metrics token; revoke it and let them issue a new one");
+    }
     const res = await this.tokens.rotate(actor.label, t.id, { graceMs: graceOf(grace), createdById: actor.userId });
     return { token: res.token, secret: res.secret };
   }
@@ -268,4 +275,16 @@ export class TokenAdminService {
 function graceOf(grace?: string): number | undefined {
   if (!grace || grace === '0') return undefined;
   return parseDuration(grace, 'grace period');
+}
+
+/**
+ * Scopes beyond `proxy` are power: `admin` only on tokens for yourself or a service account (an
+ * admin token for another person would act with that person's rights), `metrics` (gateway-wide
+ * numbers, every tenant's) only from global admins.
+ */
+function assertScopesAllowed(actor: Actor, scopes: string[], ownOrServiceAccount: boolean): void {
+  if (scopes.includes('metrics') && !actor.globalAdmin) throw forbidden('only global admins can issue tokens with the metrics scope');
+  if (scopes.includes('admin') && !ownOrServiceAccount && !actor.globalAdmin) {
+    throw forbidden('admin-scoped tokens can only be issued for yourself or a service account');
+  }
 }
