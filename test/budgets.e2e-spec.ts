@@ -189,9 +189,13 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
     );
     // Some requests through the survivor too, finishing normally.
     fake.next(...Array.from({ length: 10 }, () => ({})));
-    await new Promise((r) => setTimeout(r, 400));
-    const open = await q<{ n: number }>(`select count(*)::int as n from budget_reservation where budget_id = $1`, [budget.id]);
-    expect(open[0].n).toBeGreaterThan(0);
+    // Kill it while its streams hold reservations.
+    let open = 0;
+    for (let i = 0; i < 100 && open < 10; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      open = (await q<{ n: number }>(`select count(*)::int as n from budget_reservation where budget_id = $1`, [budget.id]))[0].n;
+    }
+    expect(open).toBeGreaterThan(0);
     await victim.stop('SIGKILL');
     await Promise.all(inflight);
     const restarted = await startServer({ ...childEnv, PORT: String(await freePort()) });
