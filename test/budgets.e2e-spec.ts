@@ -27,10 +27,18 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
   const env = { BUDGET_RESERVATION_TTL_S: '3', BUDGET_SWEEP_MS: '300', USAGE_FLUSH_MS: '50' };
 
   const q = async <T = any>(sql: string, params: unknown[] = []): Promise<T[]> => withDatabase(db.url, async (c) => (await c.query(sql, params)).rows as T[]);
+  // Each test works in an organization of its own, created before any request: the first request
+  // loads the org's budgets from the database, so no test depends on how fast NOTIFY arrives.
+  let orgSeq = 0;
+  let org = 'acme';
+  const freshOrg = async () => {
+    org = `b${++orgSeq}-${Math.random().toString(36).slice(2, 6)}`;
+    await createOrg(a.app, org);
+    return org;
+  };
   const createBudget = async (input: Omit<CreateBudgetInput, 'orgSlug' | 'name'> & { name?: string }) => {
-    const v = await a.app.get(BudgetsService).create('test', { orgSlug: 'acme', name: `b-${Math.random().toString(36).slice(2, 8)}`, ...input });
-    // Both processes hear about it through LISTEN/NOTIFY; give the notification a moment.
-    await new Promise((r) => setTimeout(r, 300));
+    const v = await a.app.get(BudgetsService).create('test', { orgSlug: org, name: `b-${Math.random().toString(36).slice(2, 8)}`, ...input });
+    await new Promise((r) => setTimeout(r, 100));
     return v;
   };
   const call = (url: string, secret: string, body: Record<string, unknown> = {}, path = '/v1/chat/completions') =>
@@ -74,8 +82,11 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
   beforeEach(() => fake.reset());
 
   it('200 concurrent requests against a 50-request budget: exactly 50 pass, every time (20 rounds)', async () => {
+
+    await freshOrg();
     for (let round = 0; round < 20; round++) {
-      const tok = await createToken(a.app, { orgSlug: 'acme', name: `round-${round}` });
+      await freshOrg();
+      const tok = await createToken(a.app, { orgSlug: org, name: `round-${round}` });
       const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'requests', limit: 50, period: 'day' });
       const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => call(i % 2 ? a.url : b.url, tok.secret)));
       const statuses = responses.map((r) => r.status);
@@ -89,7 +100,9 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
   }, 120_000);
 
   it('a $1.00 cost budget under 300 concurrent requests of varied sizes: spend never passes the limit and equals the usage rows', async () => {
-    const tok = await createToken(a.app, { orgSlug: 'acme', name: 'cost' });
+
+    await freshOrg();
+    const tok = await createToken(a.app, { orgSlug: org, name: 'cost' });
     const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'cost', limit: 1_000_000, period: 'month' });
     const responses = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
@@ -112,10 +125,11 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
   }, 60_000);
 
   it('an org budget of 30 over two tokens limited to 20 each: 1,000 requests, at most 30 and 20 per token, no deadlocks', async () => {
-    await q(`delete from budget where org_id = (select id from organization where slug = 'acme')`);
-    const t1 = await createToken(a.app, { orgSlug: 'acme', name: 'n1' });
-    const t2 = await createToken(a.app, { orgSlug: 'acme', name: 'n2' });
-    const org = await createBudget({ scope: 'org', metric: 'requests', limit: 30, period: 'day' });
+
+    await freshOrg();
+    const t1 = await createToken(a.app, { orgSlug: org, name: 'n1' });
+    const t2 = await createToken(a.app, { orgSlug: org, name: 'n2' });
+    const orgBudget = await createBudget({ scope: 'org', metric: 'requests', limit: 30, period: 'day' });
     const b1 = await createBudget({ scope: `token:${t1.id}`, metric: 'requests', limit: 20, period: 'day' });
     const b2 = await createBudget({ scope: `token:${t2.id}`, metric: 'requests', limit: 20, period: 'day' });
     const statuses: { tok: number; status: number }[] = [];
@@ -135,14 +149,16 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
     expect(ok.length).toBe(30);
     expect(ok.filter((s) => s.tok === 1).length).toBeLessThanOrEqual(20);
     expect(ok.filter((s) => s.tok === 0).length).toBeLessThanOrEqual(20);
-    await settled([org.id, b1.id, b2.id]);
-    expect(await spent(org.id)).toBe(30);
+    await settled([orgBudget.id, b1.id, b2.id]);
+    expect(await spent(orgBudget.id)).toBe(30);
     expect((await spent(b1.id)) + (await spent(b2.id))).toBe(30);
-    await q(`delete from budget where id = any($1)`, [[org.id, b1.id, b2.id]]);
+    
   }, 60_000);
 
   it('100 streams cut by the client: spend settled for what was delivered, nothing left reserved', async () => {
-    const tok = await createToken(a.app, { orgSlug: 'acme', name: 'cut' });
+
+    await freshOrg();
+    const tok = await createToken(a.app, { orgSlug: org, name: 'cut' });
     const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'tokens', limit: 100_000_000, rolling: '1h' });
     fake.behave({ chunks: 100, chunkIntervalMs: 10 });
     await Promise.all(
@@ -180,7 +196,9 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
   }, 60_000);
 
   it('a process killed with SIGKILL mid-load: after restart and the reservation timeout nothing is reserved and spend matches usage', async () => {
-    const tok = await createToken(a.app, { orgSlug: 'acme', name: 'crash' });
+
+    await freshOrg();
+    const tok = await createToken(a.app, { orgSlug: org, name: 'crash' });
     const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'tokens', limit: 100_000_000, period: 'day' });
     const victim = await startServer({ ...childEnv, PORT: String(await freePort()) });
     fake.behave({ chunks: 200, chunkIntervalMs: 20 });
@@ -210,7 +228,8 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
 
   describe('answers', () => {
     it('returns remaining budget headers, and 429 in the caller format naming the budget with Retry-After', async () => {
-      const tok = await createToken(a.app, { orgSlug: 'acme', name: 'headers' });
+      await freshOrg();
+      const tok = await createToken(a.app, { orgSlug: org, name: 'headers' });
       await createBudget({ name: 'two a day', scope: `token:${tok.id}`, metric: 'requests', limit: 2, period: 'day' });
       const first = await call(a.url, tok.secret);
       expect(first.status).toBe(200);
@@ -229,6 +248,8 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
     });
 
     it('fires each threshold once per window, as a stored alert and an HMAC-signed webhook', async () => {
+
+      await freshOrg();
       const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
       const hook = http.createServer((req, res) => {
         let body = '';
@@ -240,7 +261,7 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
       });
       await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
       try {
-        const tok = await createToken(a.app, { orgSlug: 'acme', name: 'alerts' });
+        const tok = await createToken(a.app, { orgSlug: org, name: 'alerts' });
         const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'requests', limit: 4, period: 'day', thresholds: [50, 100], webhookUrl: `http://127.0.0.1:${(hook.address() as any).port}/hook` });
         expect(budget.webhookSecret).toMatch(/^whsec_/);
         for (let i = 0; i < 6; i++) await (await call(i % 2 ? a.url : b.url, tok.secret)).arrayBuffer();
@@ -264,21 +285,25 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
     });
 
     it('soft budgets only warn; per-end-user templates give each end user their own budget', async () => {
-      const tok = await createToken(a.app, { orgSlug: 'acme', name: 'soft' });
+
+      await freshOrg();
+      const tok = await createToken(a.app, { orgSlug: org, name: 'soft' });
       await createBudget({ scope: `token:${tok.id}`, metric: 'requests', limit: 1, period: 'day', soft: true });
       for (let i = 0; i < 3; i++) expect((await call(a.url, tok.secret)).status).toBe(200);
-      const tpl = await createToken(a.app, { orgSlug: 'acme', name: 'per-user' });
+      const tpl = await createToken(a.app, { orgSlug: org, name: 'per-user' });
       await createBudget({ scope: `token:${tpl.id}`, perEndUser: true, metric: 'requests', limit: 2, period: 'day' });
       const as = (user: string) => call(user === 'carol' ? b.url : a.url, tpl.secret, { user_id: user }).then((r) => r.status);
       expect([await as('alice'), await as('alice'), await as('alice')]).toEqual([200, 200, 429]);
       expect([await as('bob'), await as('bob'), await as('carol')]).toEqual([200, 200, 200]);
-      const children = await q(`select scope_id from budget where parent_budget_id is not null and org_id = (select id from organization where slug = 'acme') order by scope_id`);
+      const children = await q(`select scope_id from budget where parent_budget_id is not null and org_id = (select id from organization where slug = $1) order by scope_id`, [org]);
       expect(children.map((c) => c.scope_id)).toEqual(['alice', 'bob', 'carol']);
     });
 
     it('fails closed with 503 when budgets cannot be checked, unless the budget fails open', async () => {
-      const closed = await createToken(a.app, { orgSlug: 'acme', name: 'closed' });
-      const open = await createToken(a.app, { orgSlug: 'acme', name: 'open' });
+
+      await freshOrg();
+      const closed = await createToken(a.app, { orgSlug: org, name: 'closed' });
+      const open = await createToken(a.app, { orgSlug: org, name: 'open' });
       await createBudget({ scope: `token:${closed.id}`, metric: 'requests', limit: 100, period: 'day' });
       await createBudget({ scope: `token:${open.id}`, metric: 'requests', limit: 100, period: 'day', failOpen: true });
       await q('alter function sluice_reserve_many(text[], uuid[], bigint[], timestamptz, integer) rename to sluice_reserve_away');
