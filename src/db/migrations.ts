@@ -3,6 +3,7 @@ import { Migration20261201000000_auth } from '../../migrations/Migration20261201
 import { Migration20261202000000_budgets } from '../../migrations/Migration20261202000000_budgets';
 import { Migration20261203000000_config } from '../../migrations/Migration20261203000000_config';
 import { Migration20261204000000_rollups } from '../../migrations/Migration20261204000000_rollups';
+import { Migration20261205000000_tools } from '../../migrations/Migration20261205000000_tools';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261202000000_budgets', class: Migration20261202000000_budgets },
   { name: 'Migration20261203000000_config', class: Migration20261203000000_config },
   { name: 'Migration20261204000000_rollups', class: Migration20261204000000_rollups },
+  { name: 'Migration20261205000000_tools', class: Migration20261205000000_tools },
 ];

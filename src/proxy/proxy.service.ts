@@ -17,7 +17,8 @@ import { UsageWriter } from '../usage/usage-writer.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { attribute, Attribution } from './attribution';
 import { SseSplitter } from './sse';
-import { Endpoint, ReportedUsage, StreamTap, usageFromBody } from './usage-tap';
+import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
+import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
 
 const CAPABILITY: Record<Endpoint, Capability> = {
   chat: 'openai_chat',
@@ -61,6 +62,8 @@ interface Flight {
   ttftMs: number | null;
   recorded: boolean;
   hold: BudgetHold | null;
+  /** Tools offered and results carried by the request. */
+  requestTools: ToolEvent[];
 }
 
 const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -124,6 +127,7 @@ export class ProxyService {
       ttftMs: null,
       recorded: false,
       hold: null,
+      requestTools: [],
     };
     let upstreamBody: Json;
     let hideUsageChunk = false;
@@ -131,6 +135,7 @@ export class ProxyService {
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('request body must be a JSON object (Content-Type: application/json)');
       if (typeof body.model !== 'string' || !body.model) throw invalid('`model` is required', 'model');
       f.body = body;
+      f.requestTools = toolsFromRequest(body);
       f.stream = body.stream === true && endpoint !== 'embeddings' && endpoint !== 'count_tokens';
       const ref = this.registry.resolve(body.model);
       f.ref = ref;
@@ -282,18 +287,18 @@ export class ProxyService {
       failure = e;
     }
     if (gone()) {
-      this.finish(f, { status: 499, errorType: 'client_cancelled', cancelled: true, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars });
+      this.finish(f, { status: 499, errorType: 'client_cancelled', cancelled: true, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, tools: tap.tools });
       return;
     }
     if (failure) {
       const err = upstreamError(failure, f.ref!.provider.name, true);
       res.end(terminalErrorEvent(f.endpoint, err.message));
-      this.finish(f, { status: err.status, errorType: err.code === ErrorCode.UpstreamTimeout ? 'upstream_stream_timeout' : 'upstream_stream_error', cancelled: false, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars });
+      this.finish(f, { status: err.status, errorType: err.code === ErrorCode.UpstreamTimeout ? 'upstream_stream_timeout' : 'upstream_stream_error', cancelled: false, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, tools: tap.tools });
       return;
     }
     res.end();
     const errorType = tap.errorEvent ? 'upstream_error_event' : null;
-    this.finish(f, { status: errorType ? 502 : up.statusCode, errorType, cancelled: false, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, noEstimate: !!tap.usage });
+    this.finish(f, { status: errorType ? 502 : up.statusCode, errorType, cancelled: false, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, noEstimate: !!tap.usage, tools: tap.tools });
   }
 
   private async pipeBody(f: Flight, res: Response, up: Dispatcher.ResponseData, contentType: string, gone: () => boolean): Promise<void> {
@@ -329,16 +334,18 @@ export class ProxyService {
     res.end();
     let usage: ReportedUsage | null = null;
     let outputChars = 0;
+    let tools: ToolCallSeen[] = [];
     if (size <= MAX_PARSE_BYTES) {
       try {
         const parsed = usageFromBody(f.endpoint, JSON.parse(Buffer.concat(kept).toString('utf8')));
         usage = parsed.usage;
         outputChars = parsed.outputChars;
+        tools = parsed.tools;
       } catch {
         /* not JSON: no usage to read */
       }
     }
-    this.finish(f, { status: up.statusCode, errorType: null, cancelled: false, usage, usageFinal: !!usage, outputChars, noEstimate: !!usage });
+    this.finish(f, { status: up.statusCode, errorType: null, cancelled: false, usage, usageFinal: !!usage, outputChars, noEstimate: !!usage, tools });
   }
 
   /** Requests refused before forwarding still leave one row (except unauthenticated ones). */
@@ -349,7 +356,7 @@ export class ProxyService {
 
   private finish(
     f: Flight,
-    o: { status: number; errorType: string | null; cancelled: boolean; usage: ReportedUsage | null; usageFinal?: boolean; outputChars: number; noEstimate?: boolean },
+    o: { status: number; errorType: string | null; cancelled: boolean; usage: ReportedUsage | null; usageFinal?: boolean; outputChars: number; noEstimate?: boolean; tools?: ToolCallSeen[] },
   ): void {
     if (f.recorded) return;
     f.recorded = true;
@@ -382,6 +389,8 @@ export class ProxyService {
       ...usage.usage,
       costMicros: cost,
       usageEstimated: usage.estimated,
+      toolsOffered: f.requestTools.some((t) => t.event === 'offered') ? f.requestTools.filter((t) => t.event === 'offered').map((t) => t.name) : null,
+      toolEvents: [...f.requestTools.filter((t) => t.event === 'result'), ...(o.tools?.length ? toolCalls(o.tools, f.requestTools) : [])],
     };
     // A request counts against request budgets when it was served, even if cut short by the client.
     if (f.hold) rec.settlements = this.budgets.settlements(f.hold, usage.usage, cost, o.status < 400 || o.cancelled);

@@ -7,6 +7,8 @@ export type Endpoint = 'chat' | 'completions' | 'responses' | 'embeddings' | 'me
 export interface ToolCallSeen {
   id?: string;
   name: string;
+  /** Set when the answer itself says what kind of tool it is (provider-run or MCP). */
+  kind?: 'function' | 'mcp' | 'builtin';
 }
 
 type Json = Record<string, any>;
@@ -64,6 +66,8 @@ export function usageFromBody(endpoint: Endpoint, body: Json): { usage: Reported
     case 'responses':
       for (const o of body.output ?? []) {
         if (o.type === 'function_call' && o.name) tools.push({ id: o.call_id, name: o.name });
+        if (o.type === 'mcp_call' && o.name) tools.push({ id: o.id, name: o.name, kind: 'mcp' });
+        if (typeof o.type === 'string' && o.type.endsWith('_call') && o.type !== 'function_call' && o.type !== 'mcp_call') tools.push({ id: o.id, name: o.type.slice(0, -5), kind: 'builtin' });
         for (const c of o.content ?? []) outputChars += typeof c.text === 'string' ? c.text.length : 0;
       }
       return { usage: openaiUsage(body.usage), outputChars, tools };
@@ -73,6 +77,8 @@ export function usageFromBody(endpoint: Endpoint, body: Json): { usage: Reported
       for (const b of body.content ?? []) {
         if (b.type === 'text' && typeof b.text === 'string') outputChars += b.text.length;
         if (b.type === 'tool_use' && b.name) tools.push({ id: b.id, name: b.name });
+        if (b.type === 'server_tool_use' && b.name) tools.push({ id: b.id, name: b.name, kind: 'builtin' });
+        if (b.type === 'mcp_tool_use' && b.name) tools.push({ id: b.id, name: b.name, kind: 'mcp' });
       }
       return { usage: anthropicUsage(body.usage), outputChars, tools };
     case 'count_tokens':
@@ -171,6 +177,8 @@ export class StreamTap {
         }
         else if (t === 'message_stop') this.sawDone = true;
         else if (t === 'content_block_start' && j.content_block?.type === 'tool_use') this.tools.push({ id: j.content_block.id, name: j.content_block.name });
+        else if (t === 'content_block_start' && j.content_block?.type === 'server_tool_use') this.tools.push({ id: j.content_block.id, name: j.content_block.name, kind: 'builtin' });
+        else if (t === 'content_block_start' && j.content_block?.type === 'mcp_tool_use') this.tools.push({ id: j.content_block.id, name: j.content_block.name, kind: 'mcp' });
         const content = t === 'content_block_delta';
         if (content) {
           const d = j.delta ?? {};

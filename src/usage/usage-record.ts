@@ -1,4 +1,5 @@
 import type { Settlement } from '../budgets/budget-enforcer.service';
+import type { ToolEvent } from '../proxy/tools';
 
 /** One proxied request as the usage writer stores it (a request_log row). */
 export interface UsageRecord {
@@ -31,6 +32,10 @@ export interface UsageRecord {
   reasoningTokens: number;
   costMicros: number;
   usageEstimated: boolean;
+  /** Names of the tools the request offered. */
+  toolsOffered: string[] | null;
+  /** Tool calls made and results sent back; rows of tool_call. */
+  toolEvents: ToolEvent[];
   /** Budget settlements, applied in the same transaction as the row. Not a column. */
   settlements?: Settlement[];
 }

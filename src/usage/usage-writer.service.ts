@@ -5,6 +5,7 @@ import { PgPool } from '../db/pg-pool';
 import { uuidv7 } from '../common/uuid';
 import { UsageRecord } from './usage-record';
 import { upsertRollups } from './rollups';
+import type { PoolClient } from 'pg';
 
 const COLUMNS: [keyof UsageRecord, string, string][] = [
   ['id', 'id', 'uuid'],
@@ -36,12 +37,13 @@ const COLUMNS: [keyof UsageRecord, string, string][] = [
   ['reasoningTokens', 'reasoning_tokens', 'int4'],
   ['costMicros', 'cost_micros', 'int8'],
   ['usageEstimated', 'usage_estimated', 'boolean'],
+  ['toolsOffered', 'tools_offered', 'jsonb'],
 ];
 
 // One statement per batch: every column travels as one array parameter and unnest() turns them
 // back into rows, so a batch of 1,000 costs one round trip and one parse.
 const INSERT_SQL = `insert into request_log (${COLUMNS.map((c) => c[1]).join(', ')})
-select ${COLUMNS.map(([, col]) => (col === 'tags' ? `case when u.tags is null then null else array(select jsonb_array_elements_text(u.tags)) end` : `u.${col}`)).join(', ')}
+select ${COLUMNS.map(([, col]) => (col === 'tags' || col === 'tools_offered' ? `case when u.${col} is null then null else array(select jsonb_array_elements_text(u.${col})) end` : `u.${col}`)).join(', ')}
   from unnest(${COLUMNS.map(([, , type], i) => `$${i + 1}::${type}[]`).join(', ')}) as u(${COLUMNS.map((c) => c[1]).join(', ')})`;
 
 export interface WriterStats {
@@ -196,6 +198,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
       await client.query('begin');
       await client.query(INSERT_SQL, params);
       await upsertRollups(client, batch);
+      await insertToolEvents(client, batch);
       if (!settling.length) {
         await client.query('commit');
         return;
@@ -247,4 +250,22 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Called after each committed settlement with the budgets' new usage (budget alerts hook in here). */
   onSettled?: (states: { budgetId: string; used: number; limit: number }[]) => void;
+}
+
+/** One row per tool call or result, in the writer's transaction. */
+async function insertToolEvents(client: PoolClient, batch: UsageRecord[]): Promise<void> {
+  const cols: unknown[][] = Array.from({ length: 15 }, () => []);
+  for (const r of batch) {
+    for (const t of r.toolEvents) {
+      const row = [uuidv7(), r.createdAt, r.id, r.requestId, r.orgId, r.tokenId, r.ownerUserId, r.endUser, r.sessionId, r.provider, r.model, t.event === 'offered' ? null : t.event, t.name, t.kind, t.callId];
+      if (row[11] === null) continue;
+      row.forEach((v, i) => cols[i].push(v));
+    }
+  }
+  if (!cols[0].length) return;
+  await client.query(
+    `insert into tool_call (id, created_at, request_row_id, request_id, org_id, token_id, owner_user_id, end_user, session_id, provider, model, event, name, kind, call_id)
+     select * from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`,
+    cols,
+  );
 }
