@@ -5,6 +5,7 @@ import { createTestDatabase, freePort, TestDatabase, withDatabase } from './supp
 import { ServerProcess, startServer } from './support/processes';
 import { BudgetsService, CreateBudgetInput } from '../src/budgets/budgets.service';
 import { UsageWriter } from '../src/usage/usage-writer.service';
+import { cutStream } from './support/streams';
 import * as http from 'node:http';
 import { createHmac } from 'node:crypto';
 
@@ -162,23 +163,7 @@ describe('budgets hold exactly under concurrency, across two processes', () => {
     const budget = await createBudget({ scope: `token:${tok.id}`, metric: 'tokens', limit: 100_000_000, rolling: '1h' });
     fake.behave({ chunks: 100, chunkIntervalMs: 10 });
     await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
-        const ac = new AbortController();
-        const res = await fetch(`${i % 2 ? a.url : b.url}/v1/chat/completions`, {
-          method: 'POST',
-          signal: ac.signal,
-          headers: { authorization: `Bearer ${tok.secret}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: `cut ${i}` }] }),
-        });
-        const reader = res.body!.getReader();
-        let events = 0;
-        while (events < 4) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          events += (new TextDecoder().decode(value).match(/\n\n/g) ?? []).length;
-        }
-        ac.abort();
-      }),
+      Array.from({ length: 100 }, (_, i) => cutStream(i % 2 ? a.url : b.url, tok.secret, { model: 'm', messages: [{ role: 'user', content: `cut ${i}` }] }, 4)),
     );
     let rows: { n: number; tokens: string }[] = [];
     for (let i = 0; i < 100; i++) {

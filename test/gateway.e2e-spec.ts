@@ -5,6 +5,7 @@ import { createOrg, createTeam, createToken, createUser } from './support/factor
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { dumpDatabase, freePort, registerSecret, withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
+import { cutStream } from './support/streams';
 import { TokensService } from '../src/tokens/tokens.service';
 import { OrgsService } from '../src/orgs/orgs.service';
 
@@ -372,24 +373,7 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
     fake.behave({ chunks: 200, chunkIntervalMs: 10 });
     const before = (await rows(`cancelled`)).length;
     const ids = await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
-        const ac = new AbortController();
-        const res = await fetch(`${t.url}/v1/chat/completions`, {
-          method: 'POST',
-          signal: ac.signal,
-          headers: { authorization: `Bearer ${acmeToken.secret}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: `cut ${i}` }] }),
-        });
-        const reader = res.body!.getReader();
-        let got = 0;
-        while (got < 3) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          got += (new TextDecoder().decode(value).match(/\n\n/g) ?? []).length;
-        }
-        ac.abort();
-        return res.headers.get('x-request-id')!;
-      }),
+      Array.from({ length: 100 }, (_, i) => cutStream(t.url, acmeToken.secret, { model: 'gpt-4.1', messages: [{ role: 'user', content: `cut ${i}` }] })),
     );
     // Wait for the upstream to see every connection closed.
     for (let i = 0; i < 100 && fake.stats().aborted < 100; i++) await new Promise((r) => setTimeout(r, 50));
