@@ -4,6 +4,7 @@ import { createOrg, createTeam, createToken, createUser } from './support/factor
 import { dumpDatabase, withDatabase } from './support/pg';
 import { signIn, TestSession } from './support/session';
 import { OrgsService } from '../src/orgs/orgs.service';
+import { BudgetsService } from '../src/budgets/budgets.service';
 
 /**
  * Tenancy: every /ui and /api/v1 route that takes an id is discovered from the running app (so a
@@ -32,7 +33,7 @@ function routesOf(t: TestApp): Route[] {
 }
 
 /** Every route parameter any /ui or /api/v1 route uses, and how to fill it. A new one fails the test until it is added here. */
-const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user'] as const;
+const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget'] as const;
 type Param = (typeof KNOWN_PARAMS)[number];
 
 describe('tenancy: org A cannot see or touch org B', () => {
@@ -66,6 +67,8 @@ describe('tenancy: org A cannot see or touch org B', () => {
     B.sa = (await orgs.createServiceAccount('test', 'globex', 'globex-bot')).id;
     B.token = (await createToken(t.app, { orgSlug: 'globex', userEmail: 'admin@globex.test' })).id;
     B.saToken = (await createToken(t.app, { orgSlug: 'globex', serviceAccountName: 'globex-bot' })).id;
+    B.budget = (await t.app.get(BudgetsService).create('test', { orgSlug: 'globex', name: 'globex budget', scope: 'team:secret-project', metric: 'cost', limit: 5_000_000, period: 'month' })).id;
+    B.pool = (await t.app.get(BudgetsService).create('test', { orgSlug: 'globex', name: 'globex pool', scope: 'pool', metric: 'tokens', limit: 1000, rolling: '4h' })).id;
 
     aAdmin = await signIn(t, 'admin@acme.test');
     aMember = await signIn(t, 'member@acme.test');
@@ -83,11 +86,13 @@ describe('tenancy: org A cannot see or touch org B', () => {
         await q(`select tm.user_id from team_member tm join team t on t.id = tm.team_id where t.org_id = $1 order by 1`),
         await q(`select id, name, disabled_at, team_id, description from service_account where org_id = $1 order by id`),
         await q(`select id, revoked_at, expires_at from api_token where org_id = $1 order by id`),
+        await q(`select id, name, limit_amount, hard, fail_open, paused, spent, thresholds, webhook_url from budget where org_id = $1 order by id`),
+        await q(`select scope_type, scope_id, rpm, tpm, input_tpm, output_tpm, concurrent from rate_limit where org_id = $1 order by id`),
       ].join('\n');
     });
 
   /** A body that passes every input schema, so an answer is about access, not validation. */
-  const body = () => ({ name: 'probe', slug: 'probe', email: 'admin@globex.test', userId: B.user, role: 'admin', owner: `user:${B.user}`, serviceAccount: B.sa, team: B.team, description: 'x', scopes: 'proxy', grace: '' });
+  const body = () => ({ name: 'probe', slug: 'probe', email: 'admin@globex.test', userId: B.user, role: 'admin', owner: `user:${B.user}`, serviceAccount: B.sa, team: B.team, description: 'x', scopes: 'proxy', grace: '', scope: 'org', metric: 'requests', limit: '1', period: 'day', rpm: '1' });
 
   const fill = (r: Route, values: Record<string, string>) => {
     let path = r.path;
@@ -111,7 +116,7 @@ describe('tenancy: org A cannot see or touch org B', () => {
   it('discovers the id-taking routes of the UI and the API', () => {
     const withIds = routes.filter((r) => r.params.length);
     expect(withIds.length).toBeGreaterThan(50);
-    for (const needed of ['/ui/orgs/:org/members/:user/remove', '/ui/orgs/:org/tokens/:token/revoke', '/api/v1/orgs/:org/tokens/:token', '/api/v1/me/tokens/:token', '/ui/orgs/:org/service-accounts/:sa/disable', '/api/v1/orgs/:org/teams/:team/members/:user']) {
+    for (const needed of ['/ui/orgs/:org/budgets/:budget/pause', '/api/v1/orgs/:org/budgets/:budget', '/ui/orgs/:org/members/:user/remove', '/ui/orgs/:org/tokens/:token/revoke', '/api/v1/orgs/:org/tokens/:token', '/api/v1/me/tokens/:token', '/ui/orgs/:org/service-accounts/:sa/disable', '/api/v1/orgs/:org/teams/:team/members/:user']) {
       expect(withIds.map((r) => r.path)).toContain(needed);
     }
   });
@@ -122,11 +127,11 @@ describe('tenancy: org A cannot see or touch org B', () => {
     let calls = 0;
     for (const r of routes.filter((x) => x.params.length)) {
       const variants: Record<string, string>[] = [
-        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user }, // everything from B (by id)
-        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user }, // B by slug and name
+        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget }, // everything from B (by id)
+        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool }, // B by slug and name
       ];
       // A's own organization with B's children: ownership comes from the org in the URL, not the child id.
-      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user });
+      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget });
       for (const v of variants) {
         const path = fill(r, v);
         const callers: [string, TestSession | string][] = [['A admin', aAdmin], ['A member', aMember]];
@@ -157,6 +162,12 @@ describe('tenancy: org A cannot see or touch org B', () => {
     // B's user into A's team; a service account of A into B's team.
     await aAdmin.api('post', `/api/v1/orgs/acme/teams/${A.team}/members`, { userId: B.user }).expect(404);
     await aAdmin.api('post', '/api/v1/orgs/acme/service-accounts', { name: 'probe', team: B.team }).expect(404);
+    // Budgets and rate limits in A that name B's pool, team, member or token.
+    await aAdmin.api('post', '/api/v1/orgs/acme/budgets', { name: 'x', scope: 'org', metric: 'tokens', limit: 1, period: 'day', surplusPoolId: B.pool }).expect(404);
+    await aAdmin.api('post', '/api/v1/orgs/acme/budgets', { name: 'x', scope: `token:${B.token}`, metric: 'tokens', limit: 1, period: 'day' }).expect(404);
+    await aAdmin.form('/ui/orgs/acme/budgets', { name: 'x', scope: 'user:admin@globex.test', metric: 'tokens', limitAmount: '1', window: 'calendar', period: 'day' }).expect(404);
+    await aAdmin.api('put', '/api/v1/orgs/acme/rate-limits', { scope: 'team:secret-project', rpm: 1 }).expect(404);
+    await aAdmin.api('put', '/api/v1/orgs/acme/rate-limits', { scope: `token:${B.token}`, rpm: 1 }).expect(404);
     // Members cannot administer their own organization, nor mint admin tokens.
     await aMember.api('post', '/api/v1/orgs/acme/members', { email: 'x@acme.test' }).expect(403);
     await aMember.api('post', '/api/v1/me/tokens', { org: 'acme', name: 'x', scopes: ['admin'] }).expect(403);

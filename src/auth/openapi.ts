@@ -19,6 +19,7 @@ const TEAM = p('team', 'team id or slug');
 const SA = p('sa', 'service account id or name');
 const USER = p('user', 'user id');
 const TOKEN = p('token', 'token id');
+const BUDGET = p('budget', 'budget id');
 const paging = (sorts: string[]) => [q('page', 'page number, from 1', { type: 'integer', minimum: 1 }), q('per', 'rows per page', { type: 'integer', enum: [10, 25, 50, 100] }), q('sort', 'sort key', { type: 'string', enum: sorts }), q('dir', 'sort direction', { type: 'string', enum: ['asc', 'desc'] })];
 const errors = {
   '400': { description: 'Invalid input', ...json(ref('Error')) },
@@ -35,11 +36,11 @@ export function openApiDocument(serverUrl?: string) {
       title: 'Sluice management API',
       version: VERSION,
       description:
-        'Organizations, members, teams, service accounts, tokens and the audit log. Authenticate with an API token that has the `admin` scope (`Authorization: Bearer sk-sluice-…`), or with a signed-in session; session requests that change state must send the CSRF token in `X-CSRF-Token`. A token acts inside its own organization (tokens of global admins act everywhere).',
+        'Organizations, members, teams, service accounts, tokens, budgets, rate limits and the audit log. Authenticate with an API token that has the `admin` scope (`Authorization: Bearer sk-sluice-…`), or with a signed-in session; session requests that change state must send the CSRF token in `X-CSRF-Token`. A token acts inside its own organization (tokens of global admins act everywhere).',
     },
     servers: serverUrl ? [{ url: serverUrl }] : undefined,
     security: [{ bearer: [] }, { session: [] }],
-    tags: ['me', 'organizations', 'members', 'teams', 'service accounts', 'tokens', 'audit'].map((name) => ({ name })),
+    tags: ['me', 'organizations', 'members', 'teams', 'service accounts', 'tokens', 'budgets', 'rate limits', 'audit'].map((name) => ({ name })),
     paths: {
       '/api/v1/me': { get: op('Who is calling, with organizations and roles', 'me', { responses: { '200': ok(ref('Me')) } }) },
       '/api/v1/orgs': {
@@ -119,6 +120,34 @@ export function openApiDocument(serverUrl?: string) {
         parameters: [TOKEN],
         post: op('Rotate one of your tokens', 'tokens', { requestBody: json(ref('Rotate')), responses: { '201': ok(ref('IssuedToken'), 'Rotated') } }),
       },
+      '/api/v1/orgs/{org}/budgets': {
+        parameters: [ORG],
+        get: op('Budgets with their current window (admins: all of the organization; members: those that apply to them)', 'budgets', { responses: { '200': ok({ type: 'object', properties: { data: { type: 'array', items: ref('Budget') } } }) } }),
+        post: op('Create a budget (org admins); with a webhook, its HMAC secret is in this response only', 'budgets', { requestBody: json(ref('BudgetCreate')), responses: { '201': ok(ref('Budget'), 'Created') } }),
+      },
+      '/api/v1/orgs/{org}/budgets/{budget}': {
+        parameters: [ORG, BUDGET],
+        get: op('One budget with what is used, left and when it resets', 'budgets', { responses: { '200': ok(ref('Budget')) } }),
+        patch: op('Change name, limit, thresholds, webhook, hard/soft, fail-open or per-user surplus limit (org admins)', 'budgets', { requestBody: json(ref('BudgetUpdate')), responses: { '200': ok(ref('Budget')) } }),
+        delete: op('Delete a budget (not a pool other budgets draw on)', 'budgets', { responses: { '204': { description: 'Deleted' } } }),
+      },
+      '/api/v1/orgs/{org}/budgets/{budget}/refill': {
+        parameters: [ORG, BUDGET],
+        post: op('Give back an amount, or everything used in the current window', 'budgets', { requestBody: json(ref('Refill')), responses: { '200': ok(ref('Budget')) } }),
+      },
+      '/api/v1/orgs/{org}/budgets/{budget}/pause': {
+        parameters: [ORG, BUDGET],
+        post: op('Pause: every request the budget governs is refused until resumed', 'budgets', { responses: { '200': ok(ref('Budget')) } }),
+      },
+      '/api/v1/orgs/{org}/budgets/{budget}/resume': {
+        parameters: [ORG, BUDGET],
+        post: op('Resume a paused budget', 'budgets', { responses: { '200': ok(ref('Budget')) } }),
+      },
+      '/api/v1/orgs/{org}/rate-limits': {
+        parameters: [ORG],
+        get: op('Rate limits set in the organization (org admins)', 'rate limits', { responses: { '200': ok({ type: 'object', properties: { data: { type: 'array', items: ref('RateLimit') } } }) } }),
+        put: op('Set the rate limits of one scope: a number sets a kind, null clears it, an absent kind keeps its value', 'rate limits', { requestBody: json(ref('RateLimitSet')), responses: { '200': ok(ref('RateLimit')) } }),
+      },
       '/api/v1/audit': {
         get: op('Audit log (global admins: all; org admins: their organizations)', 'audit', { parameters: [q('org', 'organization slug or id'), q('actor', 'search actor'), q('action', 'action prefix, e.g. token.'), q('target', 'target id'), ...paging(['time'])], responses: { '200': ok(list('AuditEvent')) } }),
       },
@@ -167,6 +196,55 @@ export function openApiDocument(serverUrl?: string) {
         },
         MyTokenCreate: { type: 'object', required: ['name', 'org'], properties: { org: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, models: { type: 'array', items: { type: 'string' } }, expires: { type: 'string' }, rpm: { type: 'integer' }, tpm: { type: 'integer' } } },
         Rotate: { type: 'object', properties: { grace: { type: 'string', description: 'keep the old secret working this long (e.g. 1h); default: revoke now' } } },
+        Budget: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', description: 'what it applies to, for people' },
+            scopeType: { enum: ['org', 'team', 'user', 'service_account', 'token', 'end_user', 'pool'] }, scopeId: { type: ['string', 'null'] }, endUserTemplate: { type: 'boolean' },
+            metric: { enum: ['cost', 'tokens', 'input_tokens', 'output_tokens', 'requests'] }, windowKind: { enum: ['calendar', 'rolling', 'bucket'] },
+            period: { type: ['string', 'null'] }, timeZone: { type: 'string' }, rollingSeconds: { type: ['integer', 'null'] }, refillPerSecond: { type: ['number', 'null'] },
+            limitAmount: { type: 'integer' }, used: { type: 'integer' }, reserved: { type: 'integer' }, remaining: { type: 'integer' }, percentUsed: { type: 'integer' }, resetAt: { type: ['string', 'null'] },
+            hard: { type: 'boolean' }, failOpen: { type: 'boolean' }, paused: { type: 'boolean' }, thresholds: { type: 'array', items: { type: 'integer' } },
+            surplusBudgetId: { type: ['string', 'null'] }, surplusPoolName: { type: ['string', 'null'] }, surplusUserLimit: { type: ['integer', 'null'] },
+            webhookUrl: { type: ['string', 'null'], description: 'admins only' }, webhookSecret: { type: 'string', description: 'only in the response that created the webhook' }, createdAt: { type: 'string' },
+          },
+        },
+        BudgetCreate: {
+          type: 'object',
+          required: ['name', 'scope', 'metric'],
+          description: 'Give exactly one window: period (+ timeZone), rolling, or refillPerSecond; and limit or limitUsd.',
+          properties: {
+            name: { type: 'string', maxLength: 120 },
+            scope: { type: 'string', description: 'org, pool, team:<slug>, user:<email>, service-account:<name>, token:<id> or end-user:<id>' },
+            perEndUser: { type: 'boolean', description: 'template: each end user seen through the token or org gets their own budget' },
+            metric: { enum: ['cost', 'tokens', 'input_tokens', 'output_tokens', 'requests'] },
+            limit: { type: 'integer', minimum: 0, description: 'in the metric unit: micro-dollars for cost, tokens or requests' }, limitUsd: { type: 'number', minimum: 0, description: 'cost budgets only: the same in dollars' },
+            period: { enum: ['day', 'week', 'month'] }, timeZone: { type: 'string', default: 'UTC' }, rolling: { type: 'string', description: 'duration such as 4h or 7d' },
+            refillPerSecond: { type: 'number', minimum: 0, description: 'refilling bucket: units per second (limit is the capacity)' },
+            soft: { type: 'boolean', description: 'only warn, never refuse' }, failOpen: { type: 'boolean', description: 'let requests through when the database is unreachable' },
+            surplusPoolId: { type: 'string', description: 'a pool budget of the same metric to draw on' }, surplusUserLimit: { type: 'integer', minimum: 0, description: 'in the metric unit: micro-dollars for cost, tokens or requests' }, surplusUserLimitUsd: { type: 'number', minimum: 0, description: 'cost budgets only: the same in dollars' },
+            thresholds: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 1000 }, default: [50, 80, 100] },
+            webhookUrl: { type: 'string', format: 'uri' },
+          },
+        },
+        BudgetUpdate: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', maxLength: 120 }, limit: { type: 'integer', minimum: 0, description: 'in the metric unit: micro-dollars for cost, tokens or requests' }, limitUsd: { type: 'number', minimum: 0, description: 'cost budgets only: the same in dollars' }, thresholds: { type: 'array', items: { type: 'integer' } },
+            webhookUrl: { type: ['string', 'null'], description: 'null removes the webhook' }, soft: { type: 'boolean' }, failOpen: { type: 'boolean' },
+            surplusUserLimit: { type: ['integer', 'null'] }, surplusUserLimitUsd: { type: ['number', 'null'] },
+          },
+        },
+        Refill: { type: 'object', properties: { amount: { type: 'integer', minimum: 0, description: 'in the metric unit: micro-dollars for cost, tokens or requests' }, amountUsd: { type: 'number', minimum: 0, description: 'cost budgets only: the same in dollars' } }, description: 'empty: give back everything used in the current window' },
+        RateLimit: { type: 'object', properties: { scope: { type: 'string' }, scopeType: { type: 'string' }, scopeId: { type: 'string' }, values: { type: 'object', properties: { rpm: { type: 'integer' }, tpm: { type: 'integer' }, input_tpm: { type: 'integer' }, output_tpm: { type: 'integer' }, concurrent: { type: 'integer' } } } } },
+        RateLimitSet: {
+          type: 'object',
+          required: ['scope'],
+          properties: {
+            scope: { type: 'string', description: 'org, team:<slug>, user:<email>, service-account:<name> or token:<id>' },
+            rpm: { type: ['integer', 'null'], minimum: 1 }, tpm: { type: ['integer', 'null'], minimum: 1 }, input_tpm: { type: ['integer', 'null'], minimum: 1 }, output_tpm: { type: ['integer', 'null'], minimum: 1 }, concurrent: { type: ['integer', 'null'], minimum: 1 },
+          },
+        },
         AuditEvent: { type: 'object', properties: { id: { type: 'string' }, at: { type: 'string' }, actor: { type: 'string' }, org: { type: ['string', 'null'] }, action: { type: 'string' }, targetType: { type: 'string' }, targetId: { type: ['string', 'null'] }, before: { type: ['object', 'null'] }, after: { type: ['object', 'null'] } } },
       },
     },

@@ -71,9 +71,9 @@ export class BudgetsDashboardRepository {
     const r = await this.pool.query<{ id: string }>(
       `with mine as (
          select b.id, b.surplus_budget_id from budget b
-          where b.org_id = $1 and b.limit_kind is null and b.parent_budget_id is null and (
-                (b.scope_type = 'org' and b.scope_id = $1::text)
-             or (b.scope_type = 'user' and b.scope_id = $2::text)
+          where b.org_id = $1::uuid and b.limit_kind is null and b.parent_budget_id is null and (
+                (b.scope_type = 'org' and b.scope_id = $1::uuid::text)
+             or (b.scope_type = 'user' and b.scope_id = $2::uuid::text)
              or (b.scope_type = 'team' and b.scope_id in (select tm.team_id::text from team_member tm join team t on t.id = tm.team_id and t.org_id = $1 where tm.user_id = $2))
              or (b.scope_type = 'team' and b.scope_id in (select k.team_id::text from api_token k where k.org_id = $1 and k.owner_user_id = $2 and k.team_id is not null))
              or (b.scope_type = 'token' and b.scope_id in (select k.id::text from api_token k where k.org_id = $1 and k.owner_user_id = $2)))

@@ -51,7 +51,11 @@ export interface TableNav {
 export function tableNav(basePath: string, query: Record<string, unknown>, p: Page<unknown>, sortable: readonly string[]): TableNav {
   const href = (patch: Record<string, string | number | undefined>) => {
     const u = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (typeof v === 'string' && v !== '' && !(k in patch)) u.set(k, v);
+    // Multi-select filters (`users=a&users=b`) arrive as arrays and are kept as repeated keys.
+    for (const [k, v] of Object.entries(query)) {
+      if (k in patch) continue;
+      for (const x of Array.isArray(v) ? v : [v]) if (typeof x === 'string' && x !== '') u.append(k, x);
+    }
     for (const [k, v] of Object.entries(patch)) if (v !== undefined && v !== '') u.set(k, String(v));
     const s = u.toString();
     return s ? `${basePath}?${s}` : basePath;
