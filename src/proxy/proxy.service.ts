@@ -41,6 +41,8 @@ const ROUTE: Record<Endpoint, string> = {
 /** Keep at most this much of a non-streamed answer for reading its usage. */
 const MAX_PARSE_BYTES = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 1024 * 1024;
+/** Non-streamed answers up to this size go out in one write. */
+const HOLD_BYTES = 1024 * 1024;
 
 /** Client headers worth passing upstream; everything else (credentials above all) stays here. */
 const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept'];
@@ -309,13 +311,23 @@ export class ProxyService {
     const kept: Buffer[] = [];
     let size = 0;
     let failure: unknown = null;
+    // A non-streamed answer is held until it is complete (up to HOLD_BYTES) and sent with one
+    // write: head and body in one syscall and one packet. A larger one is passed on as it arrives.
+    let held = 0;
+    let passing = false;
     try {
       for await (const c of up.body) {
         const chunk = c as Buffer;
         if (f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
         size += chunk.length;
         if (size <= MAX_PARSE_BYTES) kept.push(chunk);
-        if (!gone() && !res.write(chunk)) await drainOrClose(res);
+        if (!passing && size > HOLD_BYTES) {
+          passing = true;
+          if (!gone()) for (const k of kept.slice(0, held)) res.write(k);
+        }
+        if (passing) {
+          if (!gone() && !res.write(chunk)) await drainOrClose(res);
+        } else held++;
       }
     } catch (e) {
       failure = e;
@@ -331,7 +343,7 @@ export class ProxyService {
       this.finish(f, { status: err.status, errorType: 'upstream_body_error', cancelled: false, usage: null, outputChars: 0 });
       return;
     }
-    res.end();
+    res.end(passing ? undefined : held === 1 ? kept[0] : Buffer.concat(kept.slice(0, held)));
     let usage: ReportedUsage | null = null;
     let outputChars = 0;
     let tools: ToolCallSeen[] = [];
