@@ -16,7 +16,7 @@ import { UsageRecord } from '../usage/usage-record';
 import { UsageWriter } from '../usage/usage-writer.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { attribute, Attribution } from './attribution';
-import { SseSplitter } from './sse';
+import { SseEvent, SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
 import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
 
@@ -41,6 +41,7 @@ const ROUTE: Record<Endpoint, string> = {
 /** Keep at most this much of a non-streamed answer for reading its usage. */
 const MAX_PARSE_BYTES = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 1024 * 1024;
+const EMPTY_CHOICES = Buffer.from('"choices":[]');
 /** Non-streamed answers up to this size go out in one write. */
 const HOLD_BYTES = 1024 * 1024;
 
@@ -275,13 +276,24 @@ export class ProxyService {
       await eachChunk(up.body, (chunk) => {
         const events = splitter.push(chunk);
         let out: Buffer[] | null = null;
+        let later: SseEvent[] | null = null;
         for (const ev of events) {
-          const { forward, content } = tap.onEvent(ev);
-          if (content && f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
-          if (forward) (out ??= []).push(ev.raw);
+          // Only the usage chunk Sluice asked for on the client's behalf may be held back, and it is
+          // the one with an empty choices list: every other event is written before it is parsed.
+          if (hideUsageChunk && ev.raw.includes(EMPTY_CHOICES)) {
+            const { forward } = tap.onEvent(ev);
+            if (forward) (out ??= []).push(ev.raw);
+          } else {
+            (out ??= []).push(ev.raw);
+            (later ??= []).push(ev);
+          }
         }
-        if (out && !gone()) return res.write(out.length === 1 ? out[0] : Buffer.concat(out)) ? null : drainOrClose(res);
-        return null;
+        const wait = out && !gone() ? (res.write(out.length === 1 ? out[0] : Buffer.concat(out)) ? null : drainOrClose(res)) : null;
+        for (const ev of later ?? []) {
+          const { content } = tap.onEvent(ev);
+          if (content && f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
+        }
+        return wait;
       });
       const rest = splitter.rest();
       if (rest && !gone()) res.write(rest);
