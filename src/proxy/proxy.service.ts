@@ -16,7 +16,7 @@ import { UsageRecord } from '../usage/usage-record';
 import { UsageWriter } from '../usage/usage-writer.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { attribute, Attribution } from './attribution';
-import { SseEvent, SseSplitter } from './sse';
+import { parseSseEvent, SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
 import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
 
@@ -274,23 +274,23 @@ export class ProxyService {
       // 'data' events rather than async iteration: each chunk is split, tapped and written in the
       // socket's own callback, without a promise hop per chunk (it shows in time to first token).
       await eachChunk(up.body, (chunk) => {
-        const events = splitter.push(chunk);
+        const events = splitter.pushRaw(chunk);
         let out: Buffer[] | null = null;
-        let later: SseEvent[] | null = null;
-        for (const ev of events) {
+        let later: Buffer[] | null = null;
+        for (const raw of events) {
           // Only the usage chunk Sluice asked for on the client's behalf may be held back, and it is
-          // the one with an empty choices list: every other event is written before it is parsed.
-          if (hideUsageChunk && ev.raw.includes(EMPTY_CHOICES)) {
-            const { forward } = tap.onEvent(ev);
-            if (forward) (out ??= []).push(ev.raw);
+          // the one with an empty choices list: every other event is written before it is read.
+          if (hideUsageChunk && raw.includes(EMPTY_CHOICES)) {
+            const { forward } = tap.onEvent(parseSseEvent(raw));
+            if (forward) (out ??= []).push(raw);
           } else {
-            (out ??= []).push(ev.raw);
-            (later ??= []).push(ev);
+            (out ??= []).push(raw);
+            (later ??= []).push(raw);
           }
         }
         const wait = out && !gone() ? (res.write(out.length === 1 ? out[0] : Buffer.concat(out)) ? null : drainOrClose(res)) : null;
-        for (const ev of later ?? []) {
-          const { content } = tap.onEvent(ev);
+        for (const raw of later ?? []) {
+          const { content } = tap.onEvent(parseSseEvent(raw));
           if (content && f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
         }
         return wait;

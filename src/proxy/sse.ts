@@ -9,6 +9,14 @@ export interface SseEvent {
   data?: string;
 }
 
+/**
+ * The `event:` and joined `data:` fields of one event's bytes. Separate from splitting, so the
+ * proxy can write an event before it spends time reading it.
+ */
+export function parseSseEvent(raw: Buffer): SseEvent {
+  return parseEvent(raw);
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -16,8 +24,13 @@ export class SseSplitter {
   private pending: Buffer | null = null;
 
   push(chunk: Buffer): SseEvent[] {
+    return this.pushRaw(chunk).map(parseEvent);
+  }
+
+  /** Like push, but returns each complete event's bytes without reading them. */
+  pushRaw(chunk: Buffer): Buffer[] {
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    const out: SseEvent[] = [];
+    const out: Buffer[] = [];
     let start = 0;
     let i = 0;
     while (i < buf.length) {
@@ -27,7 +40,7 @@ export class SseSplitter {
         if (buf[j] === CR) j++;
         if (buf[j] === LF) {
           const end = j + 1;
-          out.push(parseEvent(buf.subarray(start, end)));
+          out.push(buf.subarray(start, end));
           start = end;
           i = end;
           continue;
