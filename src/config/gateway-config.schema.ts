@@ -44,9 +44,47 @@ const subject = z
     'subjects are *, org:<slug>, team:<org>/<team>, user:<email>, token:<id> or service-account:<org>/<name>',
   );
 
+/** Request capture: nothing, headers and sizes only, or headers and bodies (see `capture`). */
+export const captureModeSchema = z.enum(['off', 'metadata', 'full']);
+export type CaptureMode = z.infer<typeof captureModeSchema>;
+
 export const grantSchema = z.looseObject({
   src: z.array(subject).min(1, 'a grant needs at least one subject'),
   models: z.array(z.string().min(1)).min(1, 'a grant needs at least one model pattern'),
+  /** Overrides the org's and the default capture mode for the requests this grant allows. */
+  capture: captureModeSchema.optional(),
+});
+
+const regex = z.string().min(1).refine((v) => {
+  try {
+    new RegExp(v, 'g');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+/**
+ * Request capture (logs): the default mode, per-org overrides (by org slug) and an org-level
+ * `require_off` that nothing else can override, how long captures are kept (apart from usage rows),
+ * the per-body size cap, and extra patterns whose matches are redacted before storage.
+ */
+export const captureSchema = z.looseObject({
+  mode: captureModeSchema.default('off'),
+  retention_days: z.number().int().positive().max(3650).default(30),
+  body_cap_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+  secret_patterns: z.array(regex).default([]),
+  orgs: z
+    .record(
+      z.string(),
+      z.looseObject({ mode: captureModeSchema.optional(), require_off: z.boolean().optional(), retention_days: z.number().int().positive().max(3650).optional() }),
+    )
+    .default({}),
+});
+
+/** Requests without a session id from the client are grouped by caller and client with this gap. */
+export const sessionsSchema = z.looseObject({
+  inactivity_gap_minutes: z.number().int().positive().max(7 * 24 * 60).default(30),
 });
 
 export const gatewayConfigSchema = z.looseObject({
@@ -54,6 +92,8 @@ export const gatewayConfigSchema = z.looseObject({
   pricing: z.record(z.string(), pricingSchema).default({}),
   aliases: z.record(z.string(), z.string()).default({}),
   grants: z.array(grantSchema).default([]),
+  capture: captureSchema.prefault({}),
+  sessions: sessionsSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
