@@ -40,6 +40,17 @@ describe('management API and admin pages', () => {
     const bossId = (await boss.api('get', '/api/v1/me')).body.user.id;
     const last = await bearer('patch', `/api/v1/orgs/acme/members/${bossId}`, { role: 'member' }).expect(409);
     expect(last.body.error.message).toMatch(/last admin/);
+    // Two admins demoted at the same moment: the count and the change are one locked step, so
+    // exactly one demotion wins and the organization keeps an admin.
+    const second = await bearer('post', '/api/v1/orgs/acme/members', { email: 'second@acme.test', role: 'admin' }).expect(201);
+    const race = await Promise.all([
+      bearer('patch', `/api/v1/orgs/acme/members/${bossId}`, { role: 'member' }),
+      bearer('patch', `/api/v1/orgs/acme/members/${second.body.userId}`, { role: 'member' }),
+    ]);
+    expect(race.map((r) => r.status).sort()).toEqual([200, 409]);
+    const winner = race[0].status === 200 ? bossId : second.body.userId;
+    await bearer('patch', `/api/v1/orgs/acme/members/${winner}`, { role: 'admin' }).expect(200);
+    await bearer('delete', `/api/v1/orgs/acme/members/${second.body.userId}`).expect(204);
 
     const tok = await bearer('post', '/api/v1/orgs/acme/tokens', { name: 'dev-laptop', userId: added.body.userId }).expect(201);
     registerSecret(tok.body.secret);

@@ -98,12 +98,15 @@ export class MembersService {
     const scope = await this.access.org(actor, orgRef, 'admin');
     const { user, membership } = await this.access.member(scope, userId);
     if (membership.role !== role) {
-      if (membership.role === 'admin') await this.assertNotLastAdmin(scope);
-      this.audit.record(scope.em, { actor: actor.label, orgId: scope.org.id, action: 'membership.update', targetType: 'membership', targetId: membership.id, before: { email: user.email, role: membership.role }, after: { email: user.email, role } });
-      membership.role = role;
-      // Set by hand now: the identity provider's group sync leaves it alone from here on.
-      membership.source = 'manual';
-      await scope.em.flush();
+      await scope.em.transactional(async (tx: EntityManager) => {
+        const m = await tx.findOneOrFail(Membership, { id: membership.id });
+        if (m.role === role) return;
+        if (m.role === 'admin') await this.assertNotLastAdmin(tx, scope);
+        this.audit.record(tx, { actor: actor.label, orgId: scope.org.id, action: 'membership.update', targetType: 'membership', targetId: m.id, before: { email: user.email, role: m.role }, after: { email: user.email, role } });
+        m.role = role;
+        // Set by hand now: the identity provider's group sync leaves it alone from here on.
+        m.source = 'manual';
+      });
     }
     return this.get(actor, scope.org.id, user.id);
   }
@@ -112,9 +115,9 @@ export class MembersService {
   async remove(actor: Actor, orgRef: string, userId: string): Promise<void> {
     const scope = await this.access.org(actor, orgRef, 'admin');
     const { user, membership } = await this.access.member(scope, userId);
-    if (membership.role === 'admin') await this.assertNotLastAdmin(scope);
     await scope.em.transactional(async (tx: EntityManager) => {
       const m = await tx.findOneOrFail(Membership, { id: membership.id });
+      if (m.role === 'admin') await this.assertNotLastAdmin(tx, scope);
       this.audit.record(tx, { actor: actor.label, orgId: scope.org.id, action: 'membership.delete', targetType: 'membership', targetId: m.id, before: { email: user.email, role: m.role } });
       tx.remove(m);
       const teamIds = (await tx.find(Team, { orgId: scope.org.id })).map((t) => t.id);
@@ -123,9 +126,14 @@ export class MembersService {
     });
   }
 
-  /** An organization keeps at least one admin; a global admin can always step in, but should not have to. */
-  private async assertNotLastAdmin(scope: OrgScope): Promise<void> {
-    const admins = await scope.em.count(Membership, { orgId: scope.org.id, role: 'admin' });
+  /**
+   * An organization keeps at least one admin; a global admin can always step in, but should not
+   * have to. Runs in the caller's transaction with the organization's row locked, so two admins
+   * demoting each other at the same moment cannot both pass the count.
+   */
+  private async assertNotLastAdmin(tx: EntityManager, scope: OrgScope): Promise<void> {
+    await tx.getConnection().execute('select 1 from organization where id = ? for update', [scope.org.id], 'all', tx.getTransactionContext());
+    const admins = await tx.count(Membership, { orgId: scope.org.id, role: 'admin' });
     if (admins <= 1) throw conflict(`this is the last admin of ${scope.org.slug}; make someone else an admin first`);
   }
 }
