@@ -270,28 +270,41 @@ export class ProxyService {
     const splitter = new SseSplitter();
     const tap = new StreamTap(f.endpoint, hideUsageChunk);
     let failure: unknown = null;
+    // Events already written wait here to be read by the tap. Node corks the socket on a response
+    // write and uncorks it on the next tick, so reading them in this callback would hold the bytes
+    // back; a tick queued after the write runs after the uncork, when they are on the wire.
+    let unread: Buffer[] = [];
+    let readQueued = false;
+    const readWritten = () => {
+      readQueued = false;
+      const list = unread;
+      unread = [];
+      for (const raw of list) {
+        const { content } = tap.onEvent(parseSseEvent(raw));
+        if (content && f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
+      }
+    };
     try {
       // 'data' events rather than async iteration: each chunk is split, tapped and written in the
       // socket's own callback, without a promise hop per chunk (it shows in time to first token).
       await eachChunk(up.body, (chunk) => {
-        const events = splitter.pushRaw(chunk);
         let out: Buffer[] | null = null;
-        let later: Buffer[] | null = null;
-        for (const raw of events) {
+        for (const raw of splitter.pushRaw(chunk)) {
           // Only the usage chunk Sluice asked for on the client's behalf may be held back, and it is
           // the one with an empty choices list: every other event is written before it is read.
           if (hideUsageChunk && raw.includes(EMPTY_CHOICES)) {
+            readWritten(); // the tap sees events in order
             const { forward } = tap.onEvent(parseSseEvent(raw));
             if (forward) (out ??= []).push(raw);
           } else {
             (out ??= []).push(raw);
-            (later ??= []).push(raw);
+            unread.push(raw);
           }
         }
         const wait = out && !gone() ? (res.write(out.length === 1 ? out[0] : Buffer.concat(out)) ? null : drainOrClose(res)) : null;
-        for (const raw of later ?? []) {
-          const { content } = tap.onEvent(parseSseEvent(raw));
-          if (content && f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
+        if (unread.length && !readQueued) {
+          readQueued = true;
+          process.nextTick(readWritten);
         }
         return wait;
       });
@@ -300,6 +313,7 @@ export class ProxyService {
     } catch (e) {
       failure = e;
     }
+    readWritten();
     if (gone()) {
       this.finish(f, { status: 499, errorType: 'client_cancelled', cancelled: true, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, tools: tap.tools });
       return;
