@@ -6,9 +6,10 @@ import type { GatewayConfig, PricingConfig, ProviderConfig } from '../config/gat
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { resolveSecretRef } from '../config/secret-refs';
 import { decryptSecret } from '../common/crypto';
+import { VERSION } from '../common/paths';
 import type { Principal } from '../tokens/principal';
 import { subjectsOf } from '../tokens/principal';
-import { PatternSet } from './model-pattern';
+import { CompiledGrant, compileGrants, grantedModelIds } from './grants';
 
 /** What a route needs from a provider; the flag names are Aperture's. */
 export type Capability = 'openai_chat' | 'openai_completions' | 'openai_responses' | 'openai_embeddings' | 'anthropic_messages';
@@ -42,9 +43,25 @@ interface Snapshot {
   byBareName: Map<string, ModelRef[]>;
   aliases: Map<string, string>;
   pricing: Map<string, PricingConfig>;
-  grants: { subjects: Set<string>; patterns: PatternSet }[];
+  grants: CompiledGrant[];
 }
 
+/** What "test connection" found at a provider's model list. */
+export interface ProbeResult {
+  ok: boolean;
+  /** The upstream's HTTP status, or null when it could not be reached. */
+  status: number | null;
+  modelCount: number | null;
+  /** The first model ids the provider listed. */
+  sample: string[];
+  error: string | null;
+  ms: number;
+  /** Whether the active provider's pool served the call, or a pool built for this draft. */
+  pool: 'active' | 'draft';
+}
+
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_MAX_BODY = 2 * 1024 * 1024;
 const DEFAULT_HEADERS_TIMEOUT_MS = 120_000;
 const DEFAULT_BODY_TIMEOUT_MS = 300_000;
 
@@ -112,13 +129,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
   allowedIds(p: Principal): Set<string> {
     const cached = this.allowedCache.get(p);
     if (cached && cached.version === this.snap.version) return cached.ids;
-    const subjects = subjectsOf(p);
-    const narrow = p.modelPatterns?.length ? new PatternSet(p.modelPatterns) : null;
-    const grants = this.snap.grants.filter((g) => [...g.subjects].some((s) => subjects.has(s)));
-    const ids = new Set<string>();
-    for (const id of this.snap.models.keys()) {
-      if (grants.some((g) => g.patterns.matches(id)) && (!narrow || narrow.matches(id))) ids.add(id);
-    }
+    const ids = grantedModelIds(this.snap.grants, subjectsOf(p), this.snap.models.keys(), p.modelPatterns);
     this.allowedCache.set(p, { version: this.snap.version, ids });
     return ids;
   }
@@ -152,6 +163,64 @@ export class ProviderRegistry implements OnApplicationShutdown {
     });
   }
 
+  /**
+   * "Test connection": `GET {baseurl}/v1/models` with the provider's authorization style, through
+   * the same undici pool setup the proxy uses — the active provider's pool when the draft matches
+   * it, otherwise a pool built for the draft and closed afterwards. The key never appears in the
+   * result, even when the upstream quotes it back.
+   */
+  async probe(name: string, pc: ProviderConfig): Promise<ProbeResult> {
+    const start = performance.now();
+    const ms = () => Math.round(performance.now() - start);
+    let draft: ProviderRuntime;
+    let key: string | undefined;
+    try {
+      key = this.keyOf(pc.apikey, `providers.${name}.apikey`);
+      draft = this.buildProvider(name, pc);
+    } catch (e) {
+      return { ok: false, status: null, modelCount: null, sample: [], error: (e as Error).message, ms: ms(), pool: 'draft' };
+    }
+    const active = this.snap.providers.get(name);
+    const same = active && active.origin === draft.origin && active.basePath === draft.basePath && JSON.stringify(active.authHeader) === JSON.stringify(draft.authHeader) && JSON.stringify(active.extraHeaders) === JSON.stringify(draft.extraHeaders);
+    const use = same ? active : draft;
+    if (same) void draft.pool.close().catch(() => undefined);
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `sluice/${VERSION}`, ...use.extraHeaders };
+    if (pc.compatibility?.anthropic_messages) headers['anthropic-version'] = '2023-06-01';
+    if (use.authHeader) headers[use.authHeader[0]] = use.authHeader[1];
+    const scrub = (text: string) => redactKey(text, key);
+    try {
+      const res = await use.pool.request({ method: 'GET', path: `${use.basePath}/v1/models`, headers, headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of res.body) {
+        size += (c as Buffer).length;
+        if (size > PROBE_MAX_BODY) break;
+        chunks.push(c as Buffer);
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: any = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON: reported below */
+      }
+      if (res.statusCode >= 400) {
+        const msg = typeof body?.error?.message === 'string' ? body.error.message : typeof body?.message === 'string' ? body.message : text.trim();
+        return { ok: false, status: res.statusCode, modelCount: null, sample: [], error: scrub(msg.slice(0, 300) || `HTTP ${res.statusCode}`), ms: ms(), pool: same ? 'active' : 'draft' };
+      }
+      const list = Array.isArray(body?.data) ? body.data : Array.isArray(body?.models) ? body.models : null;
+      if (!list) return { ok: false, status: res.statusCode, modelCount: null, sample: [], error: 'the answer is not a model list (no "data" array)', ms: ms(), pool: same ? 'active' : 'draft' };
+      const ids = list.map((m: any) => (typeof m?.id === 'string' ? m.id : typeof m?.name === 'string' ? m.name : null)).filter((x: unknown): x is string => !!x);
+      return { ok: true, status: res.statusCode, modelCount: list.length, sample: ids.slice(0, 50).map(scrub), error: null, ms: ms(), pool: same ? 'active' : 'draft' };
+    } catch (e) {
+      const code = (e as { code?: string })?.code ?? '';
+      const why = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'no answer in time' : `unreachable (${code || (e as Error).message})`;
+      return { ok: false, status: null, modelCount: null, sample: [], error: scrub(why), ms: ms(), pool: same ? 'active' : 'draft' };
+    } finally {
+      if (!same) void draft.pool.close().catch(() => undefined);
+    }
+  }
+
   catalog(): ModelRef[] {
     return [...this.snap.models.values()];
   }
@@ -178,7 +247,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
       byBareName,
       aliases: new Map(Object.entries(config.aliases)),
       pricing: new Map(Object.entries(config.pricing)),
-      grants: config.grants.map((g) => ({ subjects: new Set(g.src.map((s) => (s.startsWith('user:') ? s.toLowerCase() : s))), patterns: new PatternSet(g.models) })),
+      grants: compileGrants(config.grants),
     };
   }
 
@@ -211,4 +280,13 @@ export class ProviderRegistry implements OnApplicationShutdown {
       models: pc.models,
     };
   }
+}
+
+/** Hides a key in text an upstream sent back; any 8-character run of it counts as quoting it. */
+export function redactKey(text: string, key: string | undefined): string {
+  if (!key || key.length < 8) return text;
+  for (let i = 0; i + 8 <= key.length; i++) {
+    if (text.includes(key.slice(i, i + 8))) return '(the provider\'s message quoted the key, so it is not shown)';
+  }
+  return text;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { encryptSecret } from '../common/crypto';
+import { uuidv7 } from '../common/uuid';
 import { conflict, DomainError, ErrorCode, invalid, notFound } from '../common/errors';
 import { ConfigError } from '../config/env';
 import { loadGatewayConfigFile } from '../config/gateway-config.loader';
@@ -30,6 +31,16 @@ export class ConfigValidationError extends DomainError {
 }
 
 type Doc = Record<string, any>;
+
+export interface SaveOptions {
+  /** New provider name -> the name it had, so a renamed provider keeps its stored key. */
+  renames?: Record<string, string>;
+  /** The version the editor started from: saving on top of a newer one is refused (someone else saved meanwhile). */
+  baseVersion?: number | null;
+}
+
+/** One lock for every writer of config versions, so two saves cannot both become active. */
+const SAVE_LOCK = 0x51c0_cf6;
 
 /**
  * The gateway config as versions in PostgreSQL: each save validates, records who and why, and
@@ -95,23 +106,29 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Validates and stores a new version, active at once on every instance. */
-  async save(actor: string, input: unknown, comment?: string): Promise<ConfigVersionMeta> {
+  async save(actor: string, input: unknown, comment?: string, opts: SaveOptions = {}): Promise<ConfigVersionMeta> {
     if (this.source === 'file') throw conflict('the gateway config is read from the file in SLUICE_CONFIG; edit that file instead');
     if (!input || typeof input !== 'object' || Array.isArray(input)) throw new ConfigValidationError([{ path: '(root)', message: 'must be a JSON object' }]);
     const doc = structuredClone(input) as Doc;
-    const current = await this.pool.query<{ document: Doc; key_hints: Record<string, string> }>('select document, key_hints from config_version where active');
+    const current = await this.pool.query<{ id: string; document: Doc; key_hints: Record<string, string> }>('select id, document, key_hints from config_version where active');
     const prev = current.rows[0];
     const hints: Record<string, string> = {};
     const issues: ConfigIssue[] = [];
-    for (const [name, p] of Object.entries<Doc>(doc.providers ?? {})) {
+    const providers = doc.providers && typeof doc.providers === 'object' && !Array.isArray(doc.providers) ? doc.providers : {};
+    for (const [name, p] of Object.entries<Doc>(providers)) {
       if (!p || typeof p !== 'object') continue;
       const key = p.apikey;
+      const was = opts.renames?.[name] ?? name;
       if (key === undefined || key === '' || (typeof key === 'string' && key.startsWith(MASK))) {
         // Write-only: "unchanged" keeps what is stored, if anything.
-        const old = prev?.document?.providers?.[name]?.apikey;
+        const old = prev?.document?.providers?.[was]?.apikey;
         if (old !== undefined) p.apikey = old;
-        else delete p.apikey;
-        if (prev?.key_hints?.[name]) hints[name] = prev.key_hints[name];
+        else if (typeof key === 'string' && key.length > MASK.length) {
+          // A mask that stands for a key (••••WXYZ) with nothing stored under this name: the key
+          // would silently vanish (a renamed provider in the JSON editor, a pasted document).
+          issues.push({ path: `providers.${name}.apikey`, message: 'no stored key to keep for this provider; enter the key again' });
+        } else delete p.apikey;
+        if (old !== undefined && prev?.key_hints?.[was]) hints[name] = prev.key_hints[was];
       } else if (typeof key === 'string' && key.startsWith('enc:')) {
         issues.push({ path: `providers.${name}.apikey`, message: 'send the key itself, an env: reference, or the mask to keep the stored one' });
       } else if (typeof key === 'string' && !key.startsWith('env:')) {
@@ -131,26 +148,60 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
         }
       }
     }
-    return this.insertActive(actor, doc, hints, comment ?? null);
+    return this.insertActive(actor, doc, hints, comment ?? null, { action: 'config.save', baseVersion: opts.baseVersion });
+  }
+
+  /**
+   * The stored key reference of a provider in the active config (`enc:…`, `env:…` or, in file
+   * mode, as the file has it), for "test connection" with a kept key. Never leaves the process.
+   */
+  async storedKeyRef(name: string): Promise<string | undefined> {
+    if (this.source === 'file') return this.rt.gatewayConfig.providers[name]?.apikey;
+    const r = await this.pool.query<{ k: string | null }>("select document->'providers'->$1->>'apikey' as k from config_version where active", [name]);
+    return r.rows[0]?.k ?? undefined;
   }
 
   /** A new version whose document is exactly version `n`'s. */
-  async restore(actor: string, n: number): Promise<ConfigVersionMeta> {
+  async restore(actor: string, n: number, why?: string): Promise<ConfigVersionMeta> {
     if (this.source === 'file') throw conflict('the gateway config is read from the file in SLUICE_CONFIG; edit that file instead');
+    if (!Number.isSafeInteger(n) || n <= 0) throw invalid('version must be a positive whole number');
     const r = await this.pool.query<{ document: Doc; key_hints: Record<string, string> }>('select document, key_hints from config_version where id = $1', [n]);
     if (!r.rows.length) throw notFound(`config version ${n}`);
-    return this.insertActive(actor, r.rows[0].document, r.rows[0].key_hints, `restore of version ${n}`);
+    return this.insertActive(actor, r.rows[0].document, r.rows[0].key_hints, `restore of version ${n}${why ? `: ${why}` : ''}`, { action: 'config.restore', restoredFrom: n });
   }
 
-  private async insertActive(actor: string, doc: Doc, hints: Record<string, string>, comment: string | null): Promise<ConfigVersionMeta> {
+  private async insertActive(
+    actor: string,
+    doc: Doc,
+    hints: Record<string, string>,
+    comment: string | null,
+    how: { action: string; baseVersion?: number | null; restoredFrom?: number },
+  ): Promise<ConfigVersionMeta> {
     const client = await this.pool.connect();
     try {
       await client.query('begin');
+      await client.query('select pg_advisory_xact_lock($1)', [SAVE_LOCK]);
+      if (how.baseVersion !== undefined) {
+        const cur = await client.query<{ id: string }>('select id from config_version where active');
+        const active = cur.rows.length ? Number(cur.rows[0].id) : null;
+        if (active !== how.baseVersion) {
+          throw conflict(`version ${active} was saved after you opened the editor (you started from ${how.baseVersion ?? 'no version'}); reload to see it, then make your change again`);
+        }
+      }
       await client.query('update config_version set active = false where active');
       const r = await client.query<{ id: string; created_at: Date }>(
         'insert into config_version (created_by, comment, document, key_hints, active) values ($1, $2, $3, $4, true) returning id, created_at',
         [actor, comment, doc, hints],
       );
+      // The audit row names the version and why, never the document (it holds encrypted keys).
+      await client.query('insert into audit_event (id, actor, action, target_type, target_id, after) values ($1, $2, $3, $4, $5, $6)', [
+        uuidv7(),
+        actor,
+        how.action,
+        'config_version',
+        r.rows[0].id,
+        { version: Number(r.rows[0].id), comment, ...(how.restoredFrom ? { restoredFrom: how.restoredFrom } : {}) },
+      ]);
       await client.query('select pg_notify($1, $2)', [CONFIG_CHANNEL, r.rows[0].id]);
       await client.query('commit');
       const res = validateGatewayConfig(doc);

@@ -148,7 +148,12 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
     }
   }
 
-  private async query(hash: string): Promise<Principal | null> {
+  /** A token's principal by id, uncached and whatever its state (the settings preview of a token's grants). */
+  byId(tokenId: string): Promise<Principal | null> {
+    return this.query(tokenId, 't.id = $1');
+  }
+
+  private async query(key: string, where = 't.token_hash = $1'): Promise<Principal | null> {
     const r = await this.pool.query<Row>(
       `select t.id, t.name, t.org_id, o.slug as org_slug, t.team_id, t.owner_user_id, t.created_by_id, u.email,
               t.service_account_id, sa.name as sa_name, sa.team_id as sa_team_id, (sa.disabled_at is not null) as sa_disabled,
@@ -162,8 +167,8 @@ export class PrincipalCacheService implements OnModuleInit, BeforeApplicationShu
          join organization o on o.id = t.org_id
          left join app_user u on u.id = t.owner_user_id
          left join service_account sa on sa.id = t.service_account_id
-        where t.token_hash = $1`,
-      [hash],
+        where ${where}`,
+      [key],
     );
     const row = r.rows[0];
     if (!row) return null;

@@ -27,11 +27,27 @@ export interface Principal {
   disabled: boolean;
 }
 
-/** Grant subjects that match this principal (`*`, `org:…`, `team:…`, `user:…`, `token:…`, `service-account:…`). */
-export function subjectsOf(p: Principal): Set<string> {
-  const s = new Set<string>(['*', `org:${p.orgSlug}`, `token:${p.tokenId}`]);
-  for (const t of p.teamPaths) s.add(`team:${t}`);
-  if (p.ownerEmail) s.add(`user:${p.ownerEmail.toLowerCase()}`);
-  if (p.serviceAccountName) s.add(`service-account:${p.orgSlug}/${p.serviceAccountName}`);
+/** What grant subjects are made of; the settings preview builds these for orgs, teams and people. */
+export interface SubjectParts {
+  orgSlug: string;
+  /** `<org>/<team>` paths. */
+  teamPaths?: readonly string[];
+  email?: string | null;
+  serviceAccountName?: string | null;
+  tokenId?: string | null;
+}
+
+/** Grant subjects that match these parts (`*`, `org:…`, `team:…`, `user:…`, `token:…`, `service-account:…`). */
+export function subjectsFor(x: SubjectParts): Set<string> {
+  const s = new Set<string>(['*', `org:${x.orgSlug}`]);
+  if (x.tokenId) s.add(`token:${x.tokenId}`);
+  for (const t of x.teamPaths ?? []) s.add(`team:${t}`);
+  if (x.email) s.add(`user:${x.email.toLowerCase()}`);
+  if (x.serviceAccountName) s.add(`service-account:${x.orgSlug}/${x.serviceAccountName}`);
   return s;
+}
+
+/** Grant subjects that match this principal. */
+export function subjectsOf(p: Principal): Set<string> {
+  return subjectsFor({ orgSlug: p.orgSlug, teamPaths: p.teamPaths, email: p.ownerEmail, serviceAccountName: p.serviceAccountName, tokenId: p.tokenId });
 }
