@@ -4,6 +4,7 @@ import { Migration20261202000000_budgets } from '../../migrations/Migration20261
 import { Migration20261203000000_config } from '../../migrations/Migration20261203000000_config';
 import { Migration20261204000000_rollups } from '../../migrations/Migration20261204000000_rollups';
 import { Migration20261205000000_tools } from '../../migrations/Migration20261205000000_tools';
+import { Migration20261206000000_analytics } from '../../migrations/Migration20261206000000_analytics';
 import { Migration20261207000000_logs } from '../../migrations/Migration20261207000000_logs';
 
 /**
@@ -17,5 +18,6 @@ export const MIGRATIONS = [
   { name: 'Migration20261203000000_config', class: Migration20261203000000_config },
   { name: 'Migration20261204000000_rollups', class: Migration20261204000000_rollups },
   { name: 'Migration20261205000000_tools', class: Migration20261205000000_tools },
+  { name: 'Migration20261206000000_analytics', class: Migration20261206000000_analytics },
   { name: 'Migration20261207000000_logs', class: Migration20261207000000_logs },
 ];
