@@ -9,6 +9,7 @@ import { Runtime } from './config/runtime';
 import { RuntimeModule } from './config/runtime.module';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
+import { S3ExportModule, S3ExportSchedulerModule } from './logs/s3-export.module';
 import { DbModule } from './db/db.module';
 import { OrgsAdminModule } from './orgs/orgs-admin.module';
 import { OrgsModule } from './orgs/orgs.module';
@@ -28,7 +29,7 @@ export class AppModule {
   static forRoot(rt: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthModule, ...ADMIN_MODULES, ProxyModule, HealthModule, DashboardModule],
+      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthModule, ...ADMIN_MODULES, ProxyModule, HealthModule, DashboardModule, S3ExportSchedulerModule],
       providers: [{ provide: APP_FILTER, useClass: AllErrorsFilter }],
     };
   }
@@ -38,6 +39,6 @@ export class AppModule {
 @Module({})
 export class CliAppModule {
   static forRoot(rt: Runtime): DynamicModule {
-    return { module: CliAppModule, imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthCoreModule] };
+    return { module: CliAppModule, imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthCoreModule, S3ExportModule] };
   }
 }

@@ -104,6 +104,8 @@ export const envSchema = z.object({
   USAGE_BATCH_SIZE: positiveInt('records').default(1_000),
   USAGE_FLUSH_MS: positiveInt('milliseconds').default(200),
   REQUEST_LOG_RETENTION_DAYS: positiveInt('days').default(90),
+  /** How often each instance checks whether an S3 export (gateway config `export.s3`) is due. */
+  EXPORT_CHECK_MS: positiveInt('milliseconds').default(30_000),
   BUDGET_RESERVATION_TTL_S: positiveInt('seconds').default(3600),
   BUDGET_SWEEP_MS: positiveInt('milliseconds').default(15_000),
   BUDGET_OUTPUT_CAP: positiveInt('tokens').default(4096),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { exportConfigSchema } from './export-config';
 
 /**
  * The gateway config document: providers, models, pricing, aliases and grants. The provider shape
@@ -94,6 +95,8 @@ export const gatewayConfigSchema = z.looseObject({
   grants: z.array(grantSchema).default([]),
   capture: captureSchema.prefault({}),
   sessions: sessionsSchema.prefault({}),
+  /** Scheduled exports to S3-compatible buckets (see export-config.ts). */
+  export: exportConfigSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

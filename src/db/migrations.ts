@@ -6,6 +6,7 @@ import { Migration20261204000000_rollups } from '../../migrations/Migration20261
 import { Migration20261205000000_tools } from '../../migrations/Migration20261205000000_tools';
 import { Migration20261206000000_analytics } from '../../migrations/Migration20261206000000_analytics';
 import { Migration20261207000000_logs } from '../../migrations/Migration20261207000000_logs';
+import { Migration20261209000000_export } from '../../migrations/Migration20261209000000_export';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261205000000_tools', class: Migration20261205000000_tools },
   { name: 'Migration20261206000000_analytics', class: Migration20261206000000_analytics },
   { name: 'Migration20261207000000_logs', class: Migration20261207000000_logs },
+  { name: 'Migration20261209000000_export', class: Migration20261209000000_export },
 ];

@@ -5,6 +5,7 @@ import { encryptSecret } from '../common/crypto';
 import { uuidv7 } from '../common/uuid';
 import { conflict, DomainError, ErrorCode, invalid, notFound } from '../common/errors';
 import { ConfigError } from '../config/env';
+import { maskExportSecrets, protectExportSecrets } from '../config/export-config';
 import { loadGatewayConfigFile } from '../config/gateway-config.loader';
 import { ConfigIssue, GatewayConfig, validateGatewayConfig } from '../config/gateway-config.schema';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
@@ -136,6 +137,8 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
         hints[name] = key.slice(-4);
       }
     }
+    // Export destinations' secret access keys are write-only like provider keys.
+    issues.push(...protectExportSecrets(doc, prev?.document, prev?.key_hints, hints, this.rt.keys, MASK));
     const res = validateGatewayConfig(doc);
     if (!res.ok || issues.length) throw new ConfigValidationError([...issues, ...(res.ok ? [] : res.issues)]);
     // env: references must resolve here too, or the new version would fail on every instance.
@@ -260,6 +263,7 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
       if (p.apikey.startsWith('env:')) continue;
       p.apikey = MASK + (hints[name] ?? '');
     }
+    maskExportSecrets(out, hints, MASK);
     return out;
   }
 }
