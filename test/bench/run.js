@@ -28,6 +28,8 @@ const crypto = require('node:crypto');
 const children = require('./children');
 const { SkipTarget, directTarget, portkeyTarget, sluiceTarget } = require('./targets');
 const load = require('./load');
+const { BenchAbort, startUpstream } = require('./upstream');
+const { f, signed, round, table } = require('./report');
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -72,8 +74,6 @@ const runId = crypto.randomBytes(4).toString('hex');
 const t0 = Date.now();
 const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
 
-class BenchAbort extends Error {}
-
 // ----- cleanup on every way out -----
 const started = []; // {name, stop}
 let upstream = null;
@@ -101,78 +101,6 @@ const hardLimit = setTimeout(() => {
 }, CFG.hardLimitMs);
 hardLimit.unref();
 
-// ----- the fake upstream (child process, controlled over IPC) -----
-async function startUpstream() {
-  const h = children.forkNode('fake-upstream', path.join(__dirname, 'fake-upstream.js'), [], { logFile: path.join(LOG_DIR, 'fake-upstream.log') });
-  const pending = new Map();
-  let seq = 0;
-  let port = null;
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fake upstream not ready: ${h.tail()}`)), 10_000);
-    h.child.on('message', (m) => {
-      if (m.type === 'listening') {
-        clearTimeout(timer);
-        port = m.port;
-        resolve();
-      } else if (pending.has(m.id)) {
-        pending.get(m.id)(m);
-        pending.delete(m.id);
-      }
-    });
-    h.child.once('exit', () => reject(new Error(`fake upstream exited: ${h.tail()}`)));
-  });
-  await ready;
-  // The upstream is the one thing the run cannot go on without: if it exits (e.g. something else on
-  // the machine kills it), fail with a clear message instead of an IPC timeout.
-  const gone = () => {
-    const x = h.exitInfo || {};
-    return new BenchAbort(`the fake upstream exited unexpectedly (code ${x.code}, signal ${x.signal}) at ${x.at || 'unknown time'}; was it killed from outside the benchmark?`);
-  };
-  h.child.once('exit', () => {
-    for (const [, cb] of pending) cb(null);
-    pending.clear();
-  });
-  const ask = (msg) =>
-    new Promise((resolve, reject) => {
-      if (!h.running()) return reject(gone());
-      const id = ++seq;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(h.running() ? new BenchAbort('the fake upstream did not answer over IPC within 5 s') : gone());
-      }, 5000);
-      pending.set(id, (m) => {
-        clearTimeout(timer);
-        if (m) resolve(m);
-        else setImmediate(() => reject(gone()));
-      });
-      h.child.send({ ...msg, id }, (err) => {
-        if (err) {
-          clearTimeout(timer);
-          pending.delete(id);
-          reject(gone());
-        }
-      });
-    });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    behave: async (b) => (await ask({ type: 'behave', ...b })).behaviour,
-    stats: async () => (await ask({ type: 'stats' })).stats,
-    stop: (g) => h.stop(g),
-  };
-}
-
-// ----- formatting -----
-const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '—');
-const signed = (v, d = 2) => (Number.isFinite(v) ? (v >= 0 ? '+' : '') + v.toFixed(d) : '—');
-const round = (v, d = 3) => (Number.isFinite(v) ? Number(v.toFixed(d)) : null);
-function table(headers, rows) {
-  const cells = [headers, ...rows].map((r) => r.map(String));
-  const w = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-  return [line(cells[0]), w.map((n) => '-'.repeat(n)).join('  '), ...cells.slice(1).map(line)].join('\n');
-}
-
 async function main() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
   for (const f2 of fs.readdirSync(LOG_DIR)) if (f2.endsWith('.log')) fs.rmSync(path.join(LOG_DIR, f2), { force: true });
@@ -185,7 +113,7 @@ async function main() {
   log(`run ${runId}: ${machine.cpus} CPUs, load average ${machine.loadavgAtStart.join(' ')}, ${QUICK ? 'QUICK mode' : 'full run'}`);
   if (machine.loadavgAtStart[0] > machine.cpus * 0.5) log('note: the machine is already busy; expect noisy numbers');
 
-  upstream = await startUpstream();
+  upstream = await startUpstream({ logFile: path.join(LOG_DIR, 'fake-upstream.log') });
   log(`fake upstream on ${upstream.url}`);
   const ctx = { upstream: { url: upstream.url, port: upstream.port }, logDir: LOG_DIR, runId, log };
 
