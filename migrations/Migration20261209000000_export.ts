@@ -23,6 +23,9 @@ create table export_cursor (
   kind text not null check (kind in ('usage', 'capture')),
   last_created_at timestamptz not null default '-infinity',
   last_id uuid not null default '00000000-0000-0000-0000-000000000000',
+  -- every row created before this has been exported: the end of what the last run looked at
+  -- (the delay's cutoff, or the first row of a window not over yet)
+  complete_before timestamptz not null default '-infinity',
   rows_exported bigint not null default 0,
   objects_exported bigint not null default 0,
   last_object_key text,
@@ -38,7 +41,7 @@ create table export_cursor (
 -- purge; 'infinity' when none does.
 create or replace function sluice_export_horizon(k text)
 returns timestamptz language sql stable as $fn$
-  select coalesce(min(last_created_at), 'infinity'::timestamptz) from export_cursor where kind = k and holds_purge
+  select coalesce(min(greatest(last_created_at, complete_before)), 'infinity'::timestamptz) from export_cursor where kind = k and holds_purge
 $fn$;
 
 -- As before (Migration20261204000000_rollups), but a partition is kept while any of its rows may

@@ -19,6 +19,7 @@ import { PgPool } from '../db/pg-pool';
 import { rebuildRollups } from '../usage/rollups';
 import { readFileSync } from 'node:fs';
 import { RateLimitsService } from '../budgets/rate-limits.service';
+import { S3ExportService } from '../logs/s3-export.service';
 import { BUDGET_METRICS, BUDGET_PERIODS, BudgetMetric, BudgetPeriod, CounterMetric, LIMIT_KINDS } from '../budgets/budget.types';
 
 const ACTOR = 'cli';
@@ -448,6 +449,36 @@ export function buildProgram(): Command {
     .action(async (version: string) => {
       const v = await withApp((app) => app.get(ConfigStore).restore(ACTOR, Number(version)));
       out(`config version ${v.version} (a copy of ${version}) is active`);
+    });
+
+
+  const exp = program.command('export').description('scheduled exports of usage and captures to S3-compatible buckets (gateway config `export.s3`)');
+  exp
+    .command('run')
+    .description('export everything that can be exported now (whole windows older than the delay), whatever the schedule')
+    .option('--destination <name>', 'only this destination')
+    .option('--json', 'print JSON')
+    .action(async (o: { destination?: string; json?: boolean }) => {
+      const report = await withApp((app) => app.get(S3ExportService).run({ scheduled: false, only: o.destination }));
+      if (o.json) printJson(report);
+      else if (!report.ran) out(report.reason === 'locked' ? 'another Sluice process is exporting right now; nothing done' : 'no export destinations are configured (export.s3 in the gateway config)');
+      else {
+        for (const d of report.destinations) {
+          out(`${d.destination}: ${d.objects.length} objects, ${d.rows.usage} usage rows, ${d.rows.capture} capture rows${d.error ? ` — failed: ${d.error}` : ''}`);
+          for (const x of d.objects) out(`  ${x.key}  ${x.rows} rows  ${x.bytes} bytes`);
+        }
+      }
+      if (report.destinations.some((d) => d.error)) process.exitCode = 1;
+    });
+  exp
+    .command('status')
+    .description('per destination and kind: exported up to, rows and objects so far, last run and error')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const st = await withApp((app) => app.get(S3ExportService).status());
+      if (o.json) printJson(st);
+      else
+        out(table(st.map((x) => ({ destination: x.destination + (x.configured ? '' : ' (not configured)') + (x.enabled || !x.configured ? '' : ' (disabled)'), kind: x.kind, exported_up_to: x.exportedUpTo ?? 'nothing yet', rows: x.rowsExported, objects: x.objectsExported, holds_purge: x.holdsPurge ? 'yes' : '', last_run: x.lastRunAt ?? 'never', error: x.lastError ?? '' })), ['destination', 'kind', 'exported_up_to', 'rows', 'objects', 'holds_purge', 'last_run', 'error']));
     });
 
   return program;

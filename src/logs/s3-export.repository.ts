@@ -197,6 +197,14 @@ export class ExportSession {
     }
   }
 
+  /** Everything created before `ts` has been exported (the scan reached it with nothing left behind). */
+  async markComplete(destination: string, kind: ExportKind, ts: string): Promise<void> {
+    await this.c.query(
+      `update export_cursor set complete_before = greatest(complete_before, $3::timestamptz), updated_at = now() where destination = $1 and kind = $2`,
+      [destination, kind, ts],
+    );
+  }
+
   async finishRun(destination: string, kinds: ExportKind[], error: string | null): Promise<void> {
     await this.c.query(
       `update export_cursor set last_run_at = now(), last_error = $3, updated_at = now(),

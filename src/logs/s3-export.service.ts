@@ -167,11 +167,12 @@ export class S3ExportService {
     const cutoff = new Date(Date.now() - d.delayMs);
     while (!this.stopping) {
       const first = await session.firstAfter(kind, marker, cutoff);
-      if (!first) return;
+      // Nothing left before the cutoff: the purge horizon may move up to it.
+      if (!first) return session.markComplete(d.name, kind, cutoff.toISOString());
       const windowStart = Math.floor(first.at.getTime() / d.intervalMs) * d.intervalMs;
       const windowEnd = new Date(windowStart + d.intervalMs);
       // Only whole windows: the same marker must always select the same rows.
-      if (windowEnd > cutoff) return;
+      if (windowEnd > cutoff) return session.markComplete(d.name, kind, first.createdAt);
       const obj = await this.collect(session, kind, marker, windowEnd, d.cfg.max_rows_per_object, d.cfg.max_bytes_per_object);
       const key = `${d.cfg.prefix}${kind}/dt=${first.createdAt.slice(0, 10)}/${kind}-${compact(first.createdAt)}-${first.id}.jsonl.gz`;
       await client.putObject(key, obj.body, 'application/gzip', {
