@@ -9,6 +9,7 @@ import { Runtime } from './config/runtime';
 import { RuntimeModule } from './config/runtime.module';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
+import { LogsModule } from './logs/logs.module';
 import { S3ExportModule, S3ExportSchedulerModule } from './logs/s3-export.module';
 import { DbModule } from './db/db.module';
 import { OrgsAdminModule } from './orgs/orgs-admin.module';
@@ -29,7 +30,7 @@ export class AppModule {
   static forRoot(rt: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthModule, ...ADMIN_MODULES, ProxyModule, HealthModule, DashboardModule, S3ExportSchedulerModule],
+      imports: [RuntimeModule.forRoot(rt), ...CORE_MODULES, AuthModule, ...ADMIN_MODULES, ProxyModule, HealthModule, DashboardModule, LogsModule, S3ExportSchedulerModule],
       providers: [{ provide: APP_FILTER, useClass: AllErrorsFilter }],
     };
   }

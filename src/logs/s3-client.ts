@@ -56,7 +56,8 @@ export class S3Client {
 
   private location(key: string, query?: Record<string, string>): { host: string; path: string; url: string } {
     const host = this.t.pathStyle ? this.base.host : `${this.t.bucket}.${this.base.host}`;
-    let path = this.t.pathStyle ? `/${this.t.bucket}/${encodeKey(key)}` : `/${encodeKey(key)}`;
+    // A bucket-level request (key '') is `/bucket` path-style, as the AWS SDKs send it.
+    let path = this.t.pathStyle ? `/${this.t.bucket}${key ? '/' + encodeKey(key) : ''}` : `/${encodeKey(key)}`;
     if (query && Object.keys(query).length) {
       path += '?' + Object.keys(query).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(query[k])}`).join('&');
     }

@@ -5,6 +5,9 @@ import { PgPool } from '../db/pg-pool';
 import { uuidv7 } from '../common/uuid';
 import { UsageRecord } from './usage-record';
 import { upsertRollups } from './rollups';
+import { assignSessions } from '../logs/sessions';
+import { insertCaptures } from '../logs/capture';
+import { sessionGapMs } from '../logs/capture-policy';
 import type { PoolClient } from 'pg';
 
 const COLUMNS: [keyof UsageRecord, string, string][] = [
@@ -38,6 +41,7 @@ const COLUMNS: [keyof UsageRecord, string, string][] = [
   ['costMicros', 'cost_micros', 'int8'],
   ['usageEstimated', 'usage_estimated', 'boolean'],
   ['toolsOffered', 'tools_offered', 'jsonb'],
+  ['sluiceSessionId', 'sluice_session_id', 'uuid'],
 ];
 
 // One statement per batch: every column travels as one array parameter and unnest() turns them
@@ -77,7 +81,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
 
   constructor(
     private readonly pool: PgPool,
-    @Inject(RUNTIME) rt: Runtime,
+    @Inject(RUNTIME) private readonly rt: Runtime,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.maxPending = rt.env.USAGE_QUEUE_MAX;
@@ -182,13 +186,6 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   private async insert(batch: UsageRecord[]): Promise<void> {
-    const params = COLUMNS.map(([key, , type]) =>
-      batch.map((r) => {
-        const v = r[key];
-        if (type === 'jsonb') return v === null ? null : JSON.stringify(v);
-        return v;
-      }),
-    );
     const settling = batch.filter((r) => r.settlements?.length);
     // Rows, rollups and budget settlements commit together: rollups always equal the rows, spend
     // always equals the usage rows, and a crash loses all of them (the sweeper then releases the
@@ -196,9 +193,19 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
     const client = await this.pool.connect();
     try {
       await client.query('begin');
+      // Sessions first: the rows below are written with the session each request joined.
+      await assignSessions(client, batch, sessionGapMs(this.rt.gatewayConfig));
+      const params = COLUMNS.map(([key, , type]) =>
+        batch.map((r) => {
+          const v = r[key];
+          if (type === 'jsonb') return v === null || v === undefined ? null : JSON.stringify(v);
+          return v ?? null;
+        }),
+      );
       await client.query(INSERT_SQL, params);
       await upsertRollups(client, batch);
       await insertToolEvents(client, batch);
+      await insertCaptures(client, batch, (e) => this.logger.warn({ err: (e as Error).message }, 'request capture skipped'));
       if (!settling.length) {
         await client.query('commit');
         return;
@@ -254,18 +261,18 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
 
 /** One row per tool call or result, in the writer's transaction. */
 async function insertToolEvents(client: PoolClient, batch: UsageRecord[]): Promise<void> {
-  const cols: unknown[][] = Array.from({ length: 15 }, () => []);
+  const cols: unknown[][] = Array.from({ length: 16 }, () => []);
   for (const r of batch) {
     for (const t of r.toolEvents) {
-      const row = [uuidv7(), r.createdAt, r.id, r.requestId, r.orgId, r.tokenId, r.ownerUserId, r.endUser, r.sessionId, r.provider, r.model, t.event === 'offered' ? null : t.event, t.name, t.kind, t.callId];
+      const row = [uuidv7(), r.createdAt, r.id, r.requestId, r.orgId, r.tokenId, r.ownerUserId, r.endUser, r.sessionId, r.provider, r.model, t.event === 'offered' ? null : t.event, t.name, t.kind, t.callId, r.sluiceSessionId ?? null];
       if (row[11] === null) continue;
       row.forEach((v, i) => cols[i].push(v));
     }
   }
   if (!cols[0].length) return;
   await client.query(
-    `insert into tool_call (id, created_at, request_row_id, request_id, org_id, token_id, owner_user_id, end_user, session_id, provider, model, event, name, kind, call_id)
-     select * from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`,
+    `insert into tool_call (id, created_at, request_row_id, request_id, org_id, token_id, owner_user_id, end_user, session_id, provider, model, event, name, kind, call_id, sluice_session_id)
+     select * from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::uuid[])`,
     cols,
   );
 }
