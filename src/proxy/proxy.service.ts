@@ -19,6 +19,9 @@ import { attribute, Attribution } from './attribution';
 import { parseSseEvent, SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
 import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
+import { CapturePolicy } from '../logs/capture-policy';
+import { RequestCapture } from '../logs/capture';
+import type { IncomingHttpHeaders } from 'node:http';
 
 const CAPABILITY: Record<Endpoint, Capability> = {
   chat: 'openai_chat',
@@ -67,6 +70,9 @@ interface Flight {
   hold: BudgetHold | null;
   /** Tools offered and results carried by the request. */
   requestTools: ToolEvent[];
+  headers: IncomingHttpHeaders;
+  /** Request capture (logs); undefined until decided, null when off. */
+  capture?: RequestCapture | null;
 }
 
 const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -81,6 +87,7 @@ export class ProxyService {
     private readonly writer: UsageWriter,
     private readonly budgets: BudgetEnforcer,
     private readonly metrics: MetricsService,
+    private readonly capturePolicy: CapturePolicy,
     @Inject(RUNTIME) private readonly rt: Runtime,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -131,6 +138,7 @@ export class ProxyService {
       recorded: false,
       hold: null,
       requestTools: [],
+      headers: req.headers,
     };
     let upstreamBody: Json;
     let hideUsageChunk = false;
@@ -209,13 +217,16 @@ export class ProxyService {
         ac.abort();
       }
     });
+    const payload = JSON.stringify(upstreamBody);
+    const cap = this.captureOf(f);
+    if (cap) cap.requestBody = payload;
     let up: Dispatcher.ResponseData;
     try {
       up = await ref.provider.pool.request({
         method: 'POST',
         path: ref.provider.basePath + req.path,
         headers: this.upstreamHeaders(req, ref),
-        body: JSON.stringify(upstreamBody),
+        body: payload,
         signal: ac.signal,
         headersTimeout: ref.provider.headersTimeoutMs,
         bodyTimeout: ref.provider.bodyTimeoutMs,
@@ -246,6 +257,12 @@ export class ProxyService {
       } catch {
         /* a partial error body is still worth showing */
       }
+      if (cap) {
+        cap.responseStatus = up.statusCode;
+        cap.responseHeaders = up.headers;
+        cap.bodyChunks = chunks;
+        cap.bodyBytes = size;
+      }
       if (!clientGone) {
         res.status(up.statusCode);
         if (contentType) res.setHeader('content-type', contentType);
@@ -269,6 +286,14 @@ export class ProxyService {
     // No flushHeaders(): the head goes out with the first event in one write, one packet.
     const splitter = new SseSplitter();
     const tap = new StreamTap(f.endpoint, hideUsageChunk);
+    const cap = f.capture;
+    if (cap) {
+      cap.streamed = true;
+      cap.responseStatus = up.statusCode;
+      cap.responseHeaders = up.headers;
+      const re = cap.reassembler;
+      if (re) tap.sink = (j) => re.onEvent(j);
+    }
     let failure: unknown = null;
     // Events already written wait here to be read by the tap. Node corks the socket on a response
     // write and uncorks it on the next tick, so reading them in this callback would hold the bytes
@@ -288,6 +313,7 @@ export class ProxyService {
       // 'data' events rather than async iteration: each chunk is split, tapped and written in the
       // socket's own callback, without a promise hop per chunk (it shows in time to first token).
       await eachChunk(up.body, (chunk) => {
+        if (cap) cap.onStreamChunk(chunk);
         let out: Buffer[] | null = null;
         for (const raw of splitter.pushRaw(chunk)) {
           // Only the usage chunk Sluice asked for on the client's behalf may be held back, and it is
@@ -370,6 +396,12 @@ export class ProxyService {
       return;
     }
     res.end(passing ? undefined : held === 1 ? kept[0] : Buffer.concat(kept.slice(0, held)));
+    if (f.capture) {
+      f.capture.responseStatus = up.statusCode;
+      f.capture.responseHeaders = up.headers;
+      f.capture.bodyChunks = kept;
+      f.capture.bodyBytes = size;
+    }
     let usage: ReportedUsage | null = null;
     let outputChars = 0;
     let tools: ToolCallSeen[] = [];
@@ -430,10 +462,39 @@ export class ProxyService {
       toolsOffered: f.requestTools.some((t) => t.event === 'offered') ? f.requestTools.filter((t) => t.event === 'offered').map((t) => t.name) : null,
       toolEvents: [...f.requestTools.filter((t) => t.event === 'result'), ...(o.tools?.length ? toolCalls(o.tools, f.requestTools) : [])],
     };
+    const cap = this.captureOf(f);
+    if (cap) {
+      cap.providerKeys = this.providerKeys();
+      rec.capture = cap;
+    }
     // A request counts against request budgets when it was served, even if cut short by the client.
     if (f.hold) rec.settlements = this.budgets.settlements(f.hold, usage.usage, cost, o.status < 400 || o.cancelled);
     this.writer.record(rec);
     this.metrics.observe(rec);
+  }
+
+  /** The request's capture, decided once (by caller and model) the first time it is asked for. */
+  private captureOf(f: Flight): RequestCapture | null {
+    if (f.capture !== undefined) return f.capture;
+    const s = this.capturePolicy.decide(f.principal, f.ref?.id ?? null);
+    f.capture = s ? new RequestCapture(s, f.headers, f.body ?? undefined, f.endpoint) : null;
+    return f.capture;
+  }
+
+  private keysFor = -1;
+  private keys: string[] = [];
+  /** Provider keys of the active config, redacted from captures wherever they appear. */
+  private providerKeys(): string[] {
+    if (this.keysFor !== this.registry.version) {
+      const set = new Set<string>();
+      for (const m of this.registry.catalog()) {
+        const v = m.provider.authHeader?.[1];
+        if (v) set.add(v.replace(/^Bearer\s+/i, ''));
+      }
+      this.keys = [...set];
+      this.keysFor = this.registry.version;
+    }
+    return this.keys;
   }
 
   /**

@@ -101,6 +101,8 @@ export class StreamTap {
   sawDone = false;
   errorEvent: string | null = null;
   readonly tools: ToolCallSeen[] = [];
+  /** Receives every parsed event (request capture rebuilds the final message from them). */
+  sink: ((j: Json) => void) | null = null;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -122,6 +124,7 @@ export class StreamTap {
       // Not ours to fix: forward what the provider sent; usage just can't come from this event.
       return { forward: true, content: false };
     }
+    if (this.sink) this.sink(j);
     if (ev.event === 'error' || j.type === 'error' || (j.error && !j.choices)) {
       this.errorEvent = typeof j.error?.message === 'string' ? j.error.message : 'provider error event';
       return { forward: true, content: false };

@@ -1,5 +1,6 @@
 import type { Settlement } from '../budgets/budget-enforcer.service';
 import type { ToolEvent } from '../proxy/tools';
+import type { RequestCapture } from '../logs/capture';
 
 /** One proxied request as the usage writer stores it (a request_log row). */
 export interface UsageRecord {
@@ -38,4 +39,8 @@ export interface UsageRecord {
   toolEvents: ToolEvent[];
   /** Budget settlements, applied in the same transaction as the row. Not a column. */
   settlements?: Settlement[];
+  /** The session (session.id) the writer assigned, set inside its transaction. */
+  sluiceSessionId?: string | null;
+  /** What capture gathered for this request (a request_capture row once written). Not a column. */
+  capture?: RequestCapture | null;
 }

@@ -28,6 +28,8 @@ export interface FakeBehavior {
   chunks?: number;
   usage?: { input?: number; output?: number; cached?: number; cacheWrite?: number; reasoning?: number };
   toolCall?: boolean;
+  /** Name of the tool to call (default: the first one offered). */
+  tool?: string;
 }
 
 export interface RecordedRequest {
@@ -364,7 +366,7 @@ function makeCtx(body: any, b: FakeBehavior, mode: FakeMode, nextSeq: () => stri
     id: nextSeq(),
     created: Math.floor(Date.now() / 1000),
     words: wordsFor(n),
-    tool: (b.toolCall ?? hasTools(body)) ? toolName(body) : undefined,
+    tool: (b.toolCall ?? hasTools(body)) ? (b.tool ?? toolName(body)) : undefined,
     usage:
       mode === 'no_usage'
         ? undefined
