@@ -52,6 +52,10 @@ const TARGETS = [
       await cli(['budget', 'create', '--org', 'bench', '--name', 'bench', '--scope', `token:${tokenId}`, '--metric', 'cost', '--limit', '1000000', '--period', 'month']);
     },
   }),
+  // Request capture on "full" for the benchmark's org (headers and bodies, redacted, written off the
+  // request path): its throughput against plain sluice at concurrency 64 is `a:sluice+capture/sluice`
+  // (#7 asks for at least 0.85).
+  sluiceTarget({ name: 'sluice+capture', config: (doc) => ({ ...doc, capture: { mode: 'off', orgs: { bench: { mode: 'full' } } } }) }),
   portkeyTarget(),
 ];
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +340,10 @@ async function main() {
   if (Object.keys(died).length) out.push('', 'died during the run (numbers after that are missing):', ...Object.entries(died).map(([k, v]) => `  ${k}: ${v}`));
   if (Object.keys(skipped).length) out.push('', 'skipped:', ...Object.entries(skipped).map(([k, v]) => `  ${k}: ${v}`));
   if (Object.keys(ratios).length) out.push('', `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} = ${f(v)}`).join(', ')}`);
+  if (ratios['a:sluice+capture/sluice'] !== undefined) {
+    const r = ratios['a:sluice+capture/sluice'];
+    out.push(`capture: sluice+capture at concurrency ${CFG.concurrency}, ${CFG.upstreamDelayMs} ms upstream = ${f(r * 100, 1)}% of plain sluice in this run (target >= 85%: ${r >= 0.85 ? 'met' : 'NOT met'})`);
+  }
   out.push('', `total ${((Date.now() - t0) / 1000).toFixed(0)}s; logs in ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}`);
   process.stdout.write(out.join('\n') + '\n\n');
 
