@@ -20,6 +20,8 @@ export class S3ExportScheduler implements OnApplicationBootstrap, BeforeApplicat
   ) {}
 
   onApplicationBootstrap() {
+    // Purge jobs read the hold from the database: set it from this config before the first check.
+    void this.exports.syncPurgeHolds().catch((e) => this.logger.warn({ err: (e as Error).message }, 'could not record which exports hold the purge'));
     this.timer = setInterval(() => void this.tick(), this.rt.env.EXPORT_CHECK_MS);
     this.timer.unref();
   }
