@@ -12,6 +12,7 @@ import { S3ExportService } from '../src/logs/s3-export.service';
 import { S3ExportScheduler } from '../src/logs/s3-export.scheduler';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 import { ConfigStore } from '../src/settings/config-store.service';
+import { CaptureRetentionService } from '../src/logs/capture-retention.service';
 
 const HOUR = 3_600_000;
 const PROVIDER_KEY = 'sk-provider-' + randomBytes(12).toString('hex');
@@ -113,6 +114,7 @@ describe('S3 export (file config, env: secret)', () => {
     const dbUsage = await q(`select id::text, model, input_tokens, output_tokens, cost_micros::int as cost, org_id::text from request_log order by created_at, id`);
     const dbCapture = await q(`select request_row_id::text as id from request_capture order by created_at, request_row_id`);
     expect(dbUsage.length).toBe(12);
+    expect(dbCapture.length).toBe(12); // capture.mode full: headers and bodies of every request
     const report = await t.app.get(S3ExportService).run({ scheduled: false });
     expect(report.ran).toBe(true);
     expect(report.destinations).toHaveLength(1);
@@ -134,6 +136,7 @@ describe('S3 export (file config, env: secret)', () => {
     expect([...seenCapture.keys()].sort()).toEqual(dbCapture.map((r) => r.id).sort());
     expect([...seenCapture.values()].every((n) => n === 1)).toBe(true);
     for (const r of capture.flatMap((o) => o.rows)) expect(r).not.toHaveProperty('search');
+    expect(capture.flatMap((o) => o.rows).some((r) => String(r.request_body).includes('question 1'))).toBe(true);
 
     const cur = await q(`select kind, rows_exported::int as n, objects_exported::int as o, last_error from export_cursor order by kind`);
     expect(cur).toEqual([
@@ -349,6 +352,9 @@ describe('S3 export with purge after export, config in the database', () => {
     expect(await svc.exportedUpTo('capture')).toEqual(new Date(0));
     expect(await t.app.get(UsageWriter).maintain()).toEqual([]);
     expect((await q(`select count(*)::int as n from request_log where created_at < '2025-02-01'`))[0].n).toBe(4);
+    // The capture retention job (30 days by default) leaves them too.
+    await t.app.get(CaptureRetentionService).purge();
+    expect((await q(`select count(*)::int as n from request_capture where created_at < '2025-02-01'`))[0].n).toBe(4);
 
     const res = await svc.run({ scheduled: false });
     expect(res.destinations[0]).toMatchObject({ error: null, rows: { usage: 4, capture: 4 } });
@@ -356,6 +362,8 @@ describe('S3 export with purge after export, config in the database', () => {
     expect(horizon!.getTime()).toBeGreaterThanOrEqual(new Date('2025-01-01T10:00:03Z').getTime());
     // The exported partition may go now; the rows are in the bucket.
     expect(await t.app.get(UsageWriter).maintain()).toEqual(['request_log_p20250101']);
+    expect((await t.app.get(CaptureRetentionService).purge()).captures).toBe(4);
+    expect((await q(`select count(*)::int as n from request_capture where created_at < '2025-02-01'`))[0].n).toBe(0);
     const seen = countIds(await s3.objects('sluice/usage/'), 'id');
     expect(oldUsage.every((id) => seen.get(id) === 1)).toBe(true);
     const seenCapture = countIds(await s3.objects('sluice/capture/'), 'request_row_id');

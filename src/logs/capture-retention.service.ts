@@ -53,17 +53,19 @@ export class CaptureRetentionService implements OnModuleInit, OnApplicationShutd
       : [];
     const overrides = ids.map((o) => ({ id: o.id, days: orgs.get(o.slug)! }));
     const cutoff = (days: number) => new Date(now.getTime() - days * 86_400_000);
+    // Captures an S3 export with purge_after_export has not shipped yet stay, however old
+    // (sluice_export_horizon, kept by src/logs/s3-export.service.ts).
     let captures = 0;
     try {
       captures += await this.chunked(
         `delete from request_capture where request_row_id in (
-           select request_row_id from request_capture where created_at < $1 and not (org_id = any($2::uuid[])) limit ${CHUNK} for update skip locked)`,
+           select request_row_id from request_capture where created_at < least($1, sluice_export_horizon('capture')) and not (org_id = any($2::uuid[])) limit ${CHUNK} for update skip locked)`,
         [cutoff(defaultDays), overrides.map((o) => o.id)],
       );
       for (const o of overrides) {
         captures += await this.chunked(
           `delete from request_capture where request_row_id in (
-             select request_row_id from request_capture where org_id = $2 and created_at < $1 limit ${CHUNK} for update skip locked)`,
+             select request_row_id from request_capture where org_id = $2 and created_at < least($1, sluice_export_horizon('capture')) limit ${CHUNK} for update skip locked)`,
           [cutoff(o.days), o.id],
         );
       }
