@@ -15,6 +15,7 @@ import { DbModule } from './db/db.module';
 import { OrgsAdminModule } from './orgs/orgs-admin.module';
 import { OrgsModule } from './orgs/orgs.module';
 import { ProxyModule } from './proxy/proxy.module';
+import { SettingsAdminModule } from './settings/settings-admin.module';
 import { SettingsModule } from './settings/settings.module';
 import { TokensAdminModule } from './tokens/tokens-admin.module';
 import { TokensModule } from './tokens/tokens.module';
@@ -23,7 +24,7 @@ import { TokensModule } from './tokens/tokens.module';
 export const CORE_MODULES = [CommonModule, DbModule, OrgsModule, TokensModule, BudgetsModule, SettingsModule];
 
 /** Administration pages and the management API (signed-in people and admin tokens). */
-const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule, BudgetsAdminModule];
+const ADMIN_MODULES = [OrgsAdminModule, TokensAdminModule, BudgetsAdminModule, SettingsAdminModule];
 
 @Module({})
 export class AppModule {
