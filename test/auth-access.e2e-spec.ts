@@ -33,7 +33,7 @@ function routesOf(t: TestApp): Route[] {
 }
 
 /** Every route parameter any /ui or /api/v1 route uses, and how to fill it. A new one fails the test until it is added here. */
-const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget'] as const;
+const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget', 'version'] as const;
 type Param = (typeof KNOWN_PARAMS)[number];
 
 describe('tenancy: org A cannot see or touch org B', () => {
@@ -127,11 +127,11 @@ describe('tenancy: org A cannot see or touch org B', () => {
     let calls = 0;
     for (const r of routes.filter((x) => x.params.length)) {
       const variants: Record<string, string>[] = [
-        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget }, // everything from B (by id)
-        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool }, // B by slug and name
+        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1' }, // everything from B (by id); config versions are global-admin only
+        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool, version: '1' }, // B by slug and name
       ];
       // A's own organization with B's children: ownership comes from the org in the URL, not the child id.
-      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget });
+      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1' });
       for (const v of variants) {
         const path = fill(r, v);
         const callers: [string, TestSession | string][] = [['A admin', aAdmin], ['A member', aMember]];
@@ -196,6 +196,25 @@ describe('tenancy: org A cannot see or touch org B', () => {
     const root = await signIn(t, 'root@example.test', { globalAdmin: true });
     const all = await root.api('get', '/api/v1/orgs').expect(200);
     expect(all.body.data.map((o: { slug: string }) => o.slug)).toEqual(['acme', 'globex']);
+  });
+
+  it('keeps the gateway config (settings pages, config API) to global admins', async () => {
+    const config = routes.filter((r) => /^\/(ui\/settings|api\/v1\/config)(\/|$)/.test(r.path));
+    expect(config.length).toBeGreaterThanOrEqual(15);
+    const versions = () => withDatabase(t.db.url, async (c) => JSON.stringify((await c.query('select id, active from config_version order by id')).rows));
+    const before = await versions();
+    const failures: string[] = [];
+    for (const r of config) {
+      const path = r.path.replace(':version', '1');
+      const callers: [string, TestSession | string][] = [['A admin', aAdmin], ['A member', aMember]];
+      if (path.startsWith('/api/')) callers.push(['A admin token', aAdminToken], ['A service-account token', aServiceToken]);
+      for (const [label, who] of callers) {
+        const res = await call(who, r, path);
+        if (res.status !== 403) failures.push(`${label}: ${r.method.toUpperCase()} ${path} -> ${res.status} ${res.text.slice(0, 120)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(await versions()).toBe(before);
   });
 
   it('keeps secrets out of the database and the audit log', async () => {

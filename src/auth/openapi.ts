@@ -20,6 +20,7 @@ const SA = p('sa', 'service account id or name');
 const USER = p('user', 'user id');
 const TOKEN = p('token', 'token id');
 const BUDGET = p('budget', 'budget id');
+const VERSION_P = p('version', 'config version number');
 const paging = (sorts: string[]) => [q('page', 'page number, from 1', { type: 'integer', minimum: 1 }), q('per', 'rows per page', { type: 'integer', enum: [10, 25, 50, 100] }), q('sort', 'sort key', { type: 'string', enum: sorts }), q('dir', 'sort direction', { type: 'string', enum: ['asc', 'desc'] })];
 const errors = {
   '400': { description: 'Invalid input', ...json(ref('Error')) },
@@ -36,11 +37,11 @@ export function openApiDocument(serverUrl?: string) {
       title: 'Sluice management API',
       version: VERSION,
       description:
-        'Organizations, members, teams, service accounts, tokens, budgets, rate limits and the audit log. Authenticate with an API token that has the `admin` scope (`Authorization: Bearer sk-sluice-…`), or with a signed-in session; session requests that change state must send the CSRF token in `X-CSRF-Token`. A token acts inside its own organization (tokens of global admins act everywhere).',
+        'Organizations, members, teams, service accounts, tokens, budgets, rate limits, the audit log and (for global admins) the gateway config. Authenticate with an API token that has the `admin` scope (`Authorization: Bearer sk-sluice-…`), or with a signed-in session; session requests that change state must send the CSRF token in `X-CSRF-Token`. A token acts inside its own organization (tokens of global admins act everywhere).',
     },
     servers: serverUrl ? [{ url: serverUrl }] : undefined,
     security: [{ bearer: [] }, { session: [] }],
-    tags: ['me', 'organizations', 'members', 'teams', 'service accounts', 'tokens', 'budgets', 'rate limits', 'audit'].map((name) => ({ name })),
+    tags: ['me', 'organizations', 'members', 'teams', 'service accounts', 'tokens', 'budgets', 'rate limits', 'audit', 'config'].map((name) => ({ name })),
     paths: {
       '/api/v1/me': { get: op('Who is calling, with organizations and roles', 'me', { responses: { '200': ok(ref('Me')) } }) },
       '/api/v1/orgs': {
@@ -151,6 +152,33 @@ export function openApiDocument(serverUrl?: string) {
       '/api/v1/audit': {
         get: op('Audit log (global admins: all; org admins: their organizations)', 'audit', { parameters: [q('org', 'organization slug or id'), q('actor', 'search actor'), q('action', 'action prefix, e.g. token.'), q('target', 'target id'), ...paging(['time'])], responses: { '200': ok(list('AuditEvent')) } }),
       },
+      '/api/v1/config': {
+        get: op('The active gateway config (global admins); provider keys as ••••last4', 'config', { responses: { '200': ok(ref('ConfigActive')) } }),
+        post: op('Save a new version, active on every instance within a second (global admins); refused with `issues` when invalid', 'config', { requestBody: json(ref('ConfigSave')), responses: { '201': ok(ref('ConfigVersion'), 'Saved') } }),
+      },
+      '/api/v1/config/versions': {
+        get: op('Every saved version, newest first (global admins)', 'config', { responses: { '200': ok({ type: 'object', properties: { data: { type: 'array', items: ref('ConfigVersion') } } }) } }),
+      },
+      '/api/v1/config/versions/{version}': {
+        parameters: [VERSION_P],
+        get: op('One version with its document (keys masked)', 'config', { responses: { '200': ok({ type: 'object', properties: { version: ref('ConfigVersion'), document: { type: 'object' } } }) } }),
+      },
+      '/api/v1/config/versions/{version}/restore': {
+        parameters: [VERSION_P],
+        post: op('Save a new version whose document is exactly this version\'s', 'config', { requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 500 } } }), responses: { '201': ok(ref('ConfigVersion'), 'Restored') } }),
+      },
+      '/api/v1/config/diff': {
+        get: op('What changed between two versions, path by path (keys masked)', 'config', { parameters: [{ ...q('from', 'version number, or `active`'), required: true }, { ...q('to', 'version number, or `active`'), required: true }], responses: { '200': ok(ref('ConfigDiff')) } }),
+      },
+      '/api/v1/config/validate': {
+        post: op('Check a document or JSON text against the schema without saving', 'config', { requestBody: json(ref('ConfigDraft')), responses: { '200': ok({ type: 'object', properties: { valid: { type: 'boolean' }, issues: { type: 'array', items: ref('ConfigIssue') } } }) } }),
+      },
+      '/api/v1/config/test-connection': {
+        post: op("Call a provider's model list (GET {baseurl}/v1/models) through the upstream pool: the active provider `name`, or a draft `provider` (a missing key uses the stored one)", 'config', {
+          requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' }, provider: { type: 'object', description: 'provider settings as in the config document; apikey: the key, env:NAME, or omitted for the stored key' } } }),
+          responses: { '200': ok(ref('ProbeResult')) },
+        }),
+      },
       '/api/v1/openapi.json': { get: { summary: 'This document', tags: ['me'], security: [], responses: { '200': { description: 'OpenAPI 3.1 document' } } } },
     },
     components: {
@@ -245,6 +273,13 @@ export function openApiDocument(serverUrl?: string) {
             rpm: { type: ['integer', 'null'], minimum: 1 }, tpm: { type: ['integer', 'null'], minimum: 1 }, input_tpm: { type: ['integer', 'null'], minimum: 1 }, output_tpm: { type: ['integer', 'null'], minimum: 1 }, concurrent: { type: ['integer', 'null'], minimum: 1 },
           },
         },
+        ConfigVersion: { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, createdBy: { type: 'string', description: 'user:<email> or token:<id>' }, comment: { type: ['string', 'null'], description: 'why' }, active: { type: 'boolean' } } },
+        ConfigActive: { type: 'object', properties: { source: { enum: ['database', 'file'] }, version: { oneOf: [ref('ConfigVersion'), { type: 'null' }] }, document: { type: 'object', description: 'providers, pricing, aliases, grants, …; provider keys as ••••last4' } } },
+        ConfigDraft: { type: 'object', description: 'the document as `document` (an object) or as `text` (JSON text: issues then carry line and column)', properties: { document: { type: 'object' }, text: { type: 'string' } } },
+        ConfigSave: { allOf: [ref('ConfigDraft'), { type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 500, description: 'why (kept in the history)' }, baseVersion: { type: ['integer', 'null'], description: 'refuse (409) if the active version is no longer this one' } } }], description: 'provider keys: a new key or env:NAME replaces, ••••last4 (or omitted) keeps the stored one' },
+        ConfigIssue: { type: 'object', properties: { path: { type: 'string', example: 'providers.openai.baseurl' }, message: { type: 'string' }, line: { type: 'integer' }, column: { type: 'integer' } } },
+        ConfigDiff: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, changes: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, before: {}, after: {} } } } } },
+        ProbeResult: { type: 'object', properties: { provider: { type: 'string' }, ok: { type: 'boolean' }, status: { type: ['integer', 'null'] }, modelCount: { type: ['integer', 'null'] }, sample: { type: 'array', items: { type: 'string' } }, error: { type: ['string', 'null'] }, ms: { type: 'integer' }, pool: { enum: ['active', 'draft'] } } },
         AuditEvent: { type: 'object', properties: { id: { type: 'string' }, at: { type: 'string' }, actor: { type: 'string' }, org: { type: ['string', 'null'] }, action: { type: 'string' }, targetType: { type: 'string' }, targetId: { type: ['string', 'null'] }, before: { type: ['object', 'null'] }, after: { type: ['object', 'null'] } } },
       },
     },
