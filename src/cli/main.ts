@@ -461,7 +461,7 @@ export function buildProgram(): Command {
     .action(async (o: { destination?: string; json?: boolean }) => {
       const report = await withApp((app) => app.get(S3ExportService).run({ scheduled: false, only: o.destination }));
       if (o.json) printJson(report);
-      else if (!report.ran) out(report.reason === 'locked' ? 'another Sluice process is exporting right now; nothing done' : 'no export destinations are configured (export.s3 in the gateway config)');
+      else if (!report.ran) out(report.reason === 'locked' ? 'another Sluice process is exporting right now; nothing done' : 'no enabled export destinations (export.s3 in the gateway config)');
       else {
         for (const d of report.destinations) {
           out(`${d.destination}: ${d.objects.length} objects, ${d.rows.usage} usage rows, ${d.rows.capture} capture rows${d.error ? ` — failed: ${d.error}` : ''}`);

@@ -122,9 +122,13 @@ export class ExportSession {
     return { createdAt: r.rows[0].ts, id: r.rows[0].id };
   }
 
-  async lastRuns(destination: string): Promise<(Date | null)[]> {
-    const r = await this.c.query<{ last_run_at: Date | null }>('select last_run_at from export_cursor where destination = $1', [destination]);
-    return r.rows.map((x) => x.last_run_at);
+  /** Milliseconds since each kind's last run (null: never), by the database's clock, which every instance shares. */
+  async lastRunAges(destination: string): Promise<(number | null)[]> {
+    const r = await this.c.query<{ age: number | null }>(
+      'select (extract(epoch from now() - last_run_at) * 1000)::float8 as age from export_cursor where destination = $1',
+      [destination],
+    );
+    return r.rows.map((x) => x.age);
   }
 
   private async columnList(kind: ExportKind): Promise<string[]> {

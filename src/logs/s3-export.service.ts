@@ -114,7 +114,8 @@ export class S3ExportService {
   async run(opts: { scheduled: boolean; only?: string }): Promise<ExportRunReport> {
     const all = this.destinations();
     if (opts.only && !all.some((d) => d.name === opts.only)) throw notFound(`export destination "${opts.only}"`);
-    const dests = all.filter((d) => d.cfg.enabled && (!opts.only || d.name === opts.only));
+    // A destination named explicitly runs even when disabled (a one-off export by hand).
+    const dests = all.filter((d) => (opts.only ? d.name === opts.only : d.cfg.enabled));
     await this.syncPurgeHolds();
     if (!dests.length) return { ran: false, reason: 'no destinations', destinations: [] };
     const session = await this.repo.lock(this.rt.databaseUrl);
@@ -125,7 +126,7 @@ export class S3ExportService {
       for (const d of dests) {
         if (this.stopping) break;
         for (const kind of d.cfg.kinds) await session.ensureCursor(d.name, kind);
-        if (opts.scheduled && !this.due(d, await session.lastRuns(d.name))) continue;
+        if (opts.scheduled && !this.due(d, await session.lastRunAges(d.name))) continue;
         const res: DestinationRun = { destination: d.name, objects: [], rows: { usage: 0, capture: 0 }, error: null };
         report.destinations.push(res);
         try {
@@ -143,11 +144,10 @@ export class S3ExportService {
     return report;
   }
 
-  private due(d: Destination, lastRuns: (Date | null)[]): boolean {
-    if (lastRuns.length < d.cfg.kinds.length || lastRuns.some((x) => x === null)) return true;
-    const oldest = Math.min(...lastRuns.map((x) => x!.getTime()));
-    // A second of slack so a timer firing on the dot is not a whole tick late.
-    return Date.now() - oldest >= d.intervalMs - 1000;
+  private due(d: Destination, ages: (number | null)[]): boolean {
+    if (ages.length < d.cfg.kinds.length || ages.some((x) => x === null)) return true;
+    // A second of slack so a check firing on the dot is not a whole check late.
+    return Math.max(...(ages as number[])) >= d.intervalMs - 1000;
   }
 
   private target(d: Destination): S3Target {
