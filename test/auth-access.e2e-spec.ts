@@ -5,6 +5,7 @@ import { dumpDatabase, withDatabase } from './support/pg';
 import { signIn, TestSession } from './support/session';
 import { OrgsService } from '../src/orgs/orgs.service';
 import { BudgetsService } from '../src/budgets/budgets.service';
+import { uuidv7 } from '../src/common/uuid';
 
 /**
  * Tenancy: every /ui and /api/v1 route that takes an id is discovered from the running app (so a
@@ -33,7 +34,7 @@ function routesOf(t: TestApp): Route[] {
 }
 
 /** Every route parameter any /ui or /api/v1 route uses, and how to fill it. A new one fails the test until it is added here. */
-const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget', 'version'] as const;
+const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget', 'version', 'session', 'request'] as const;
 type Param = (typeof KNOWN_PARAMS)[number];
 
 describe('tenancy: org A cannot see or touch org B', () => {
@@ -69,6 +70,14 @@ describe('tenancy: org A cannot see or touch org B', () => {
     B.saToken = (await createToken(t.app, { orgSlug: 'globex', serviceAccountName: 'globex-bot' })).id;
     B.budget = (await t.app.get(BudgetsService).create('test', { orgSlug: 'globex', name: 'globex budget', scope: 'team:secret-project', metric: 'cost', limit: 5_000_000, period: 'month' })).id;
     B.pool = (await t.app.get(BudgetsService).create('test', { orgSlug: 'globex', name: 'globex pool', scope: 'pool', metric: 'tokens', limit: 1000, rolling: '4h' })).id;
+    // Logs: a session of B with one captured request.
+    B.session = uuidv7();
+    B.request = uuidv7();
+    await withDatabase(t.db.url, async (c) => {
+      await c.query(`insert into session (id, org_id, owner_user_id, caller_key, first_at, last_at, requests) values ($1, $2, $3, 'b|', now(), now(), 1)`, [B.session, B.org, B.user]);
+      await c.query(`insert into request_log (id, created_at, request_id, org_id, owner_user_id, endpoint, status, latency_ms, sluice_session_id) values ($1, now(), 'b-request', $2, $3, 'chat', 200, 1, $4)`, [B.request, B.org, B.user, B.session]);
+      await c.query(`insert into request_capture (request_row_id, created_at, org_id, owner_user_id, sluice_session_id, mode, body_cap_bytes, request_headers, request_body) values ($1, now(), $2, $3, $4, 'full', 1024, '{}', 'globex secret prompt')`, [B.request, B.org, B.user, B.session]);
+    });
 
     aAdmin = await signIn(t, 'admin@acme.test');
     aMember = await signIn(t, 'member@acme.test');
@@ -88,6 +97,8 @@ describe('tenancy: org A cannot see or touch org B', () => {
         await q(`select id, revoked_at, expires_at from api_token where org_id = $1 order by id`),
         await q(`select id, name, limit_amount, hard, fail_open, paused, spent, thresholds, webhook_url from budget where org_id = $1 order by id`),
         await q(`select scope_type, scope_id, rpm, tpm, input_tpm, output_tpm, concurrent from rate_limit where org_id = $1 order by id`),
+        await q(`select id, requests, last_at from session where org_id = $1 order by id`),
+        await q(`select request_row_id, request_body from request_capture where org_id = $1 order by 1`),
       ].join('\n');
     });
 
@@ -127,11 +138,11 @@ describe('tenancy: org A cannot see or touch org B', () => {
     let calls = 0;
     for (const r of routes.filter((x) => x.params.length)) {
       const variants: Record<string, string>[] = [
-        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1' }, // everything from B (by id); config versions are global-admin only
-        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool, version: '1' }, // B by slug and name
+        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request }, // everything from B (by id); config versions are global-admin only
+        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool, version: '1', session: B.session, request: B.request }, // B by slug and name
       ];
       // A's own organization with B's children: ownership comes from the org in the URL, not the child id.
-      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1' });
+      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request });
       for (const v of variants) {
         const path = fill(r, v);
         const callers: [string, TestSession | string][] = [['A admin', aAdmin], ['A member', aMember]];

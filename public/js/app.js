@@ -11,6 +11,10 @@
         .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('chart data ' + r.status)); })
         .then(function (spec) {
           var opts = Object.assign({ width: el.clientWidth || 600, height: Number(el.getAttribute('data-height')) || 240 }, spec.options || {});
+          // JSON cannot carry uPlot's path builders: a series with `bars: true` is drawn as bars.
+          (opts.series || []).forEach(function (s) {
+            if (s && s.bars && window.uPlot.paths && window.uPlot.paths.bars) { s.paths = window.uPlot.paths.bars({ size: [0.8, 64] }); delete s.bars; }
+          });
           new window.uPlot(opts, spec.data, el);
         })
         .catch(function (e) { el.textContent = 'Chart unavailable: ' + e.message; });
@@ -48,6 +52,14 @@
     var el = e.target;
     var res = e.detail && e.detail.ctx && e.detail.ctx.response;
     if (el && el.matches && el.matches('form[data-reset-on-success]') && res && res.status < 400) el.reset();
+  });
+
+  // data-dismiss="<selector>" empties that element (closes a panel loaded by htmx).
+  document.addEventListener('click', function (e) {
+    var btn = e.target.closest && e.target.closest('[data-dismiss]');
+    if (!btn) return;
+    var el = document.querySelector(btn.getAttribute('data-dismiss'));
+    if (el) el.innerHTML = '';
   });
 
   document.addEventListener('click', function (e) {
