@@ -364,8 +364,25 @@ export class SettingsService {
   }
 }
 
+const TOP_ORDER = ['providers', 'pricing', 'aliases', 'grants'];
+const PROVIDER_ORDER = ['baseurl', 'authorization', 'apikey', 'models', 'compatibility', 'timeout_ms', 'headers'];
+
+/** Keys in a reading order (PostgreSQL's jsonb keeps its own): known ones first, the rest as stored. */
+function ordered(o: Doc, first: string[]): Doc {
+  const out: Doc = {};
+  for (const k of first) if (k in o) out[k] = o[k];
+  for (const [k, v] of Object.entries(o)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+/** The document as the JSON editor and version pages show it. */
 export function prettyJson(doc: unknown): string {
-  return JSON.stringify(doc, null, 2);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return JSON.stringify(doc, null, 2);
+  const top = ordered(doc as Doc, TOP_ORDER);
+  if (top.providers && typeof top.providers === 'object' && !Array.isArray(top.providers)) {
+    top.providers = Object.fromEntries(Object.entries<Doc>(top.providers).map(([n, p]) => [n, p && typeof p === 'object' && !Array.isArray(p) ? ordered(p, PROVIDER_ORDER) : p]));
+  }
+  return JSON.stringify(top, null, 2);
 }
 
 function withLines(issues: ConfigIssue[], positions: Map<string, { line: number; column: number }>): EditorIssue[] {
