@@ -34,7 +34,7 @@ function routesOf(t: TestApp): Route[] {
 }
 
 /** Every route parameter any /ui or /api/v1 route uses, and how to fill it. A new one fails the test until it is added here. */
-const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget', 'version', 'session', 'request'] as const;
+const KNOWN_PARAMS = ['org', 'team', 'sa', 'token', 'user', 'budget', 'version', 'session', 'request', 'email'] as const;
 type Param = (typeof KNOWN_PARAMS)[number];
 
 describe('tenancy: org A cannot see or touch org B', () => {
@@ -138,11 +138,11 @@ describe('tenancy: org A cannot see or touch org B', () => {
     let calls = 0;
     for (const r of routes.filter((x) => x.params.length)) {
       const variants: Record<string, string>[] = [
-        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request }, // everything from B (by id); config versions are global-admin only
-        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool, version: '1', session: B.session, request: B.request }, // B by slug and name
+        { org: B.org, team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request, email: 'admin@globex.test' }, // everything from B (by id); config versions are global-admin only
+        { org: B.orgSlug, team: 'secret-project', sa: 'globex-bot', token: B.saToken, user: B.user, budget: B.pool, version: '1', session: B.session, request: B.request, email: 'OTHER-ADMIN@globex.test' }, // B by slug and name; a person by email in any case
       ];
       // A's own organization with B's children: ownership comes from the org in the URL, not the child id.
-      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request });
+      if (r.params.length > 1) variants.push({ org: 'acme', team: B.team, sa: B.sa, token: B.token, user: B.user, budget: B.budget, version: '1', session: B.session, request: B.request, email: 'admin@globex.test' });
       for (const v of variants) {
         const path = fill(r, v);
         const callers: [string, TestSession | string][] = [['A admin', aAdmin], ['A member', aMember]];

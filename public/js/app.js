@@ -10,6 +10,8 @@
       fetch(el.getAttribute('data-src'), { headers: { accept: 'application/json' } })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('chart data ' + r.status)); })
         .then(function (spec) {
+          // charts.js (when loaded) draws with theme, axes, tooltips, bars and stacking hints.
+          if (window.SluiceCharts) { window.SluiceCharts.draw(el, spec); return; }
           var opts = Object.assign({ width: el.clientWidth || 600, height: Number(el.getAttribute('data-height')) || 240 }, spec.options || {});
           // JSON cannot carry uPlot's path builders: a series with `bars: true` is drawn as bars.
           (opts.series || []).forEach(function (s) {

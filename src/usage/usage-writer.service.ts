@@ -5,6 +5,7 @@ import { PgPool } from '../db/pg-pool';
 import { uuidv7 } from '../common/uuid';
 import { UsageRecord } from './usage-record';
 import { upsertRollups } from './rollups';
+import { signalUsage } from './usage-signal';
 import { assignSessions } from '../logs/sessions';
 import { insertCaptures } from '../logs/capture';
 import { sessionGapMs } from '../logs/capture-policy';
@@ -204,6 +205,7 @@ export class UsageWriter implements OnModuleInit, BeforeApplicationShutdown {
       );
       await client.query(INSERT_SQL, params);
       await upsertRollups(client, batch);
+      await signalUsage(client, batch);
       await insertToolEvents(client, batch);
       await insertCaptures(client, batch, (e) => this.logger.warn({ err: (e as Error).message }, 'request capture skipped'));
       if (!settling.length) {

@@ -1,0 +1,538 @@
+import { Injectable } from '@nestjs/common';
+import { Pool } from 'pg';
+import { NONE_UUID } from './rollups';
+import type { AnalyticsRange, Unit } from './analytics-range';
+import type { Granularity } from './rollups';
+
+/**
+ * Its own small pool: analytics pages run several aggregates in parallel and must never make the
+ * usage writer (PgPool) wait for a connection. A statement timeout bounds a runaway custom range.
+ */
+export class AnalyticsPool extends Pool {}
+
+export function createAnalyticsPool(url: string, max = 4): AnalyticsPool {
+  const pool = new AnalyticsPool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c statement_timeout=30000' });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Whose usage a query reads. Every field narrows; nothing widens. */
+export interface RollupFilter {
+  from: Date;
+  to: Date;
+  source: Granularity;
+  /** null: every organization (global admins). */
+  orgIds: string[] | null;
+  /** Only this person's usage: tokens they own, or requests whose end-user id is their email. */
+  person?: { userId: string | null; email: string } | null;
+  tokenIds?: string[];
+  teamIds?: string[];
+  /** Requests carrying any of these tags. */
+  tags?: string[];
+}
+
+export interface Measures {
+  requests: number;
+  failures: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+}
+
+export interface Totals extends Measures {
+  completionLatencyMs: number | null;
+  embeddingLatencyMs: number | null;
+  completionRequests: number;
+  embeddingRequests: number;
+}
+
+export interface TopRow extends Measures {
+  rank: number;
+  key: string;
+  name: string;
+  slug: string | null;
+  ownerEmail: string | null;
+  serviceAccount: string | null;
+}
+
+export interface PersonRow extends Measures {
+  rank: number;
+  key: string;
+  displayName: string | null;
+  email: string | null;
+  serviceAccount: string | null;
+  teamId: string | null;
+  teamName: string | null;
+  teamSlug: string | null;
+  activeUsers: number;
+  activeDays: number;
+}
+
+export interface ModelUsage extends Measures {
+  provider: string;
+  model: string;
+  users: number;
+}
+
+export interface Paged<T> {
+  rows: T[];
+  total: number;
+}
+
+export type TopLevel = 'org' | 'token' | 'end_user';
+export type PeopleView = 'user' | 'team';
+export type PeopleSort = 'name' | 'requests' | 'input' | 'output' | 'total' | 'cost' | 'days';
+export type TopSort = 'name' | 'requests' | 'input' | 'output' | 'total' | 'cost';
+
+/** Builds a parameter list while SQL text is assembled. */
+class Sql {
+  readonly params: unknown[] = [];
+  p(v: unknown): string {
+    this.params.push(v);
+    return `$${this.params.length}`;
+  }
+
+  /** A parameter added only if the SQL uses it (PostgreSQL rejects parameters it cannot type). */
+  lazy(v: unknown, cast: string): () => string {
+    let ref: string | undefined;
+    return () => (ref ??= `${this.p(v)}::${cast}`);
+  }
+}
+
+const N = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+
+/** End-user ids that look like emails compare case-insensitively (they name people); others as sent. */
+const EU = (col: string) => `case when ${col} like '%@%' then lower(${col}) else ${col} end`;
+
+/**
+ * The person a request counts for: its end-user id when there is one (Open WebUI and other
+ * services send it for each of their users), else the token owner's email, else the service
+ * account. `x` has owner_user_id, service_account_id and eu; `o` is the owner's app_user row.
+ */
+const PERSON = `case when x.eu <> '' then x.eu
+  when x.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || x.owner_user_id::text)
+  when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
+  else 'unknown' end`;
+
+const MEASURE_SUMS = (a = 'r') =>
+  `sum(${a}.requests)::bigint as requests, sum(${a}.failures)::bigint as failures, sum(${a}.input_tokens)::bigint as input_tokens,
+   sum(${a}.output_tokens)::bigint as output_tokens, sum(${a}.cost_micros)::bigint as cost_micros`;
+
+const measures = (x: Record<string, unknown>): Measures => ({
+  requests: N(x.requests),
+  failures: N(x.failures),
+  inputTokens: N(x.input_tokens),
+  outputTokens: N(x.output_tokens),
+  costMicros: N(x.cost_micros),
+});
+
+const ORDER_TOP: Record<TopSort, string> = {
+  name: 'lower(name)',
+  requests: 'requests',
+  input: 'input_tokens',
+  output: 'output_tokens',
+  total: '(input_tokens + output_tokens)',
+  cost: 'cost_micros',
+};
+
+function where(f: RollupFilter, s: Sql, a = 'r'): string {
+  const parts = [`${a}.bucket >= ${s.p(f.from)}::timestamptz`, `${a}.bucket < ${s.p(f.to)}::timestamptz`];
+  if (f.orgIds) parts.push(`${a}.org_id = any(${s.p(f.orgIds)}::uuid[])`);
+  if (f.person) {
+    const email = `lower(${a}.end_user) = ${s.p(f.person.email.toLowerCase())}`;
+    parts.push(f.person.userId ? `(${a}.owner_user_id = ${s.p(f.person.userId)}::uuid or ${email})` : email);
+  }
+  if (f.tokenIds?.length) parts.push(`${a}.token_id = any(${s.p(f.tokenIds)}::uuid[])`);
+  if (f.teamIds?.length) parts.push(`${a}.team_id = any(${s.p(f.teamIds)}::uuid[])`);
+  if (f.tags?.length) parts.push(`${a}.tags && ${s.p(f.tags)}::text[]`);
+  return parts.join(' and ');
+}
+
+/**
+ * The viewer's bucket holding instant `col` (which must be minute-aligned): minutes as they are;
+ * the local hour (minus the local minute-of-hour, right for :30 and :45 zones); the local day.
+ */
+function bucketExpr(unit: Unit, col: string, tz: () => string, identity: boolean): string {
+  if (identity || unit === 'minute') return col;
+  if (unit === 'hour') return `(${col} - make_interval(mins => extract(minute from ${col} at time zone ${tz()})::int))`;
+  return `(date_trunc('day', ${col} at time zone ${tz()}) at time zone ${tz()})`;
+}
+
+/** Every bucket of the range (so empty ones show as zero), computed with the same expression as the data. */
+function axisCte(r: AnalyticsRange, s: Sql, tz: () => string): string {
+  const step = r.unit === 'minute' ? '1 minute' : r.unit === 'hour' ? '15 minutes' : '1 hour';
+  return `axis as (select distinct ${bucketExpr(r.unit, 'g', tz, false)} as b
+                      from generate_series(${s.p(r.from)}::timestamptz, ${s.p(r.to)}::timestamptz - interval '1 microsecond', interval '${step}') g)`;
+}
+
+const table = (g: Granularity) => `usage_rollup_${g}`;
+
+/**
+ * SQL of the analytics pages. Everything reads the rollups (and the session table for "active
+ * sessions"), never request_log. Names are joined only for organizations the filter covers, so a
+ * top table cannot show another organization's names.
+ */
+@Injectable()
+export class AnalyticsRepository {
+  constructor(private readonly pool: AnalyticsPool) {}
+
+  async totals(f: RollupFilter): Promise<Totals> {
+    const s = new Sql();
+    const r = await this.pool.query(
+      `select ${MEASURE_SUMS()},
+              sum(r.latency_ms_sum) filter (where r.endpoint_class = 'completion') as lat_c, sum(r.requests) filter (where r.endpoint_class = 'completion') as n_c,
+              sum(r.latency_ms_sum) filter (where r.endpoint_class = 'embedding') as lat_e, sum(r.requests) filter (where r.endpoint_class = 'embedding') as n_e
+         from ${table(f.source)} r where ${where(f, s)}`,
+      s.params,
+    );
+    const x = r.rows[0];
+    const nc = N(x.n_c);
+    const ne = N(x.n_e);
+    return { ...measures(x), completionRequests: nc, embeddingRequests: ne, completionLatencyMs: nc ? N(x.lat_c) / nc : null, embeddingLatencyMs: ne ? N(x.lat_e) / ne : null };
+  }
+
+  /** Requests, failures, tokens and cost per bucket; with `split`, one row per bucket and key. */
+  async series(f: RollupFilter, range: AnalyticsRange, split?: 'team' | 'model' | 'status'): Promise<{ t: Date; key: string; m: Measures }[]> {
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const axis = axisCte(range, s, tz);
+    const w = where(f, s);
+    const dim = split === 'team' ? 'r.team_id::text' : split === 'model' ? `r.provider || '/' || r.model` : split === 'status' ? 'r.status_class' : `''`;
+    const r = await this.pool.query(
+      `with ${axis},
+            d as (select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, sum(x.requests) as requests, sum(x.failures) as failures,
+                         sum(x.input_tokens) as input_tokens, sum(x.output_tokens) as output_tokens, sum(x.cost_micros) as cost_micros
+                    from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1, 2) x
+                   group by 1, 2)
+       select axis.b, d.k, d.requests, d.failures, d.input_tokens, d.output_tokens, d.cost_micros
+         from axis left join d on d.b = axis.b order by 1, 2`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.b), key: x.k ?? '', m: measures(x) }));
+  }
+
+  /** Distinct people per bucket (exact: counted over the rollups' owner and end-user dimensions). */
+  async activeUsersSeries(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const axis = axisCte(range, s, tz);
+    const w = where(f, s);
+    const r = await this.pool.query(
+      `with ${axis},
+            x as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu
+                    from ${table(f.source)} r where ${w} group by 1, 2, 3, 4),
+            p as (select x.b, ${PERSON} as person from x left join app_user o on o.id = x.owner_user_id)
+       select axis.b, count(distinct p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+  }
+
+  async activeUsers(f: RollupFilter): Promise<number> {
+    const s = new Sql();
+    const r = await this.pool.query(
+      `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3)
+       select count(distinct ${PERSON})::int as n from x left join app_user o on o.id = x.owner_user_id`,
+      s.params,
+    );
+    return N(r.rows[0].n);
+  }
+
+  /** Requests, tokens, cost and people per provider/model. */
+  async models(f: RollupFilter): Promise<ModelUsage[]> {
+    const s = new Sql();
+    const r = await this.pool.query(
+      `with x as (select r.provider, r.model, r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${MEASURE_SUMS()}
+                    from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3, 4, 5)
+       select x.provider, x.model, sum(x.requests)::bigint as requests, sum(x.failures)::bigint as failures, sum(x.input_tokens)::bigint as input_tokens,
+              sum(x.output_tokens)::bigint as output_tokens, sum(x.cost_micros)::bigint as cost_micros, count(distinct ${PERSON})::int as users
+         from x left join app_user o on o.id = x.owner_user_id
+        group by 1, 2 order by 3 desc, 1, 2`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ provider: x.provider, model: x.model, users: N(x.users), ...measures(x) }));
+  }
+
+  /**
+   * The usage page's top table: organizations (all), tokens (one org) or end-user ids (one token).
+   * Ranked by requests; sorted, searched and paged on the server.
+   */
+  async top(f: RollupFilter, level: TopLevel, o: { sort: TopSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number }): Promise<Paged<TopRow>> {
+    const s = new Sql();
+    const w = where(f, s);
+    let body: string;
+    if (level === 'org') {
+      body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
+                     g.input_tokens, g.output_tokens, g.cost_micros
+                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1) g
+                left join organization og on og.id = g.k::uuid`;
+    } else if (level === 'token') {
+      body = `select g.k, coalesce(t.name, case when g.k = '${NONE_UUID}' then '(no token)' else '(deleted token)' end) as name, null::text as slug,
+                     u.email as owner_email, sa.name as service_account, g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
+                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1, 2) g
+                left join api_token t on t.id = g.k::uuid and t.org_id = g.org_id
+                left join app_user u on u.id = t.owner_user_id
+                left join service_account sa on sa.id = t.service_account_id and sa.org_id = g.org_id`;
+    } else {
+      body = `select g.k, case when g.k = '' then '(no user_id)' else g.k end as name, null::text as slug, null::text as owner_email, null::text as service_account,
+                     g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
+                from (select r.end_user as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1) g`;
+    }
+    const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
+    const dir = o.dir === 'asc' ? 'asc' : 'desc';
+    const r = await this.pool.query(
+      `with ranked as (select b.*, rank() over (order by b.requests desc)::int as rank from (${body}) b),
+            hit as (select * from ranked ${search})
+       select hit.*, count(*) over ()::int as total from hit order by ${ORDER_TOP[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`,
+      s.params,
+    );
+    return {
+      rows: r.rows.map((x) => ({ rank: x.rank, key: x.k, name: x.name, slug: x.slug, ownerEmail: x.owner_email, serviceAccount: x.service_account, ...measures(x) })),
+      total: r.rows[0]?.total ?? (o.offset > 0 ? await this.countTop(f, level, o.search) : 0),
+    };
+  }
+
+  private async countTop(f: RollupFilter, level: TopLevel, search?: string): Promise<number> {
+    const all = await this.top(f, level, { sort: 'requests', dir: 'desc', search, limit: 1, offset: 0 });
+    return all.total;
+  }
+
+  /**
+   * People (or teams) with their totals, sorted, searched and paged. A person's team is the team
+   * most of their requests in the range were attributed to.
+   */
+  async people(
+    f: RollupFilter,
+    view: PeopleView,
+    o: { sort: PeopleSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number; unitForDays: { tz: string; identity: boolean } },
+  ): Promise<Paged<PersonRow>> {
+    const s = new Sql();
+    const tz = s.lazy(o.unitForDays.tz, 'text');
+    const w = where(f, s);
+    const dayExpr = bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day');
+    const base = `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.team_id, ${dayExpr} as d, ${MEASURE_SUMS()}
+                          from ${table(f.source)} r where ${w} group by 1, 2, 3, 4, 5),
+                  k as (select ${PERSON} as person, x.team_id, x.d, x.requests, x.failures, x.input_tokens, x.output_tokens, x.cost_micros
+                          from x left join app_user o on o.id = x.owner_user_id)`;
+    let named: string;
+    if (view === 'user') {
+      // Names only of accounts that are members of the organizations shown.
+      const visible = f.orgIds ? `and exists (select 1 from membership m where m.user_id = u.id and m.org_id = any(${s.p(f.orgIds)}::uuid[]))` : '';
+      named = `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
+               per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
+                         from k left join pt on pt.person = k.person and pt.n = 1 group by k.person),
+               named as (select per.*, per.person as k, 1 as active_users, u.display_name, u.email as user_email, sa.name as sa_name,
+                                case when per.team_id = '${NONE_UUID}' then null else tm.name end as team_name,
+                                case when per.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug,
+                                coalesce(u.display_name, sa.name, per.person) as name
+                           from per
+                           left join app_user u on lower(u.email) = per.person ${visible}
+                           left join service_account sa on per.person like 'sa:%' and sa.id = (case when per.person like 'sa:%' then substr(per.person, 4)::uuid end)
+                           left join team tm on tm.id = per.team_id)`;
+    } else {
+      named = `per as (select k.team_id, ${MEASURE_SUMS('k')}, count(distinct k.person)::int as active_users, count(distinct k.d)::int as active_days from k group by k.team_id),
+               named as (select per.*, per.team_id::text as k, null::text as person, null::text as display_name, null::text as user_email, null::text as sa_name,
+                                case when per.team_id = '${NONE_UUID}' then null else tm.name end as team_name,
+                                case when per.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug,
+                                case when per.team_id = '${NONE_UUID}' then '(no team)' else coalesce(tm.name, '(deleted team)') end as name
+                           from per left join team tm on tm.id = per.team_id)`;
+    }
+    const like = o.search ? s.p(`%${likeEscape(o.search.toLowerCase())}%`) : null;
+    const search = like
+      ? `where lower(name) like ${like} or lower(k) like ${like} or lower(coalesce(user_email, '')) like ${like} or lower(coalesce(team_name, '')) like ${like} or lower(coalesce(team_slug, '')) like ${like}`
+      : '';
+    const order: Record<PeopleSort, string> = { name: 'lower(name)', requests: 'requests', input: 'input_tokens', output: 'output_tokens', total: '(input_tokens + output_tokens)', cost: 'cost_micros', days: 'active_days' };
+    const dir = o.dir === 'asc' ? 'asc' : 'desc';
+    const r = await this.pool.query(
+      `with ${base}, ${named},
+            ranked as (select named.*, rank() over (order by (input_tokens + output_tokens) desc)::int as rank from named),
+            hit as (select * from ranked ${search})
+       select hit.*, count(*) over ()::int as total from hit order by ${order[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`,
+      s.params,
+    );
+    return {
+      rows: r.rows.map((x) => ({
+        rank: x.rank,
+        key: x.k,
+        displayName: x.display_name,
+        email: x.user_email ?? (view === 'user' && typeof x.k === 'string' && x.k.includes('@') ? x.k : null),
+        serviceAccount: x.sa_name,
+        teamId: x.team_id === NONE_UUID ? null : x.team_id,
+        teamName: x.team_name,
+        teamSlug: x.team_slug,
+        activeUsers: N(x.active_users),
+        activeDays: N(x.active_days),
+        ...measures(x),
+      })),
+      total: r.rows[0]?.total ?? 0,
+    };
+  }
+
+  /** For the given people (or team ids): requests per model, most used first. */
+  async modelsOf(f: RollupFilter, view: PeopleView, keys: string[]): Promise<{ key: string; model: string; provider: string; requests: number }[]> {
+    if (!keys.length) return [];
+    const s = new Sql();
+    const w = where(f, s);
+    const r = await this.pool.query(
+      view === 'team'
+        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests from ${table(f.source)} r
+            where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2, 3 order by 1, 4 desc, 2, 3`
+        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
+                        from ${table(f.source)} r where ${w} and ${personKeyFilter(s, keys)} group by 1, 2, 3, 4, 5)
+           select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
+            group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
+      s.params,
+    );
+    const want = new Set(keys);
+    return r.rows.filter((x) => want.has(x.k)).map((x) => ({ key: x.k, provider: x.provider, model: x.model, requests: N(x.requests) }));
+  }
+
+  /** For the given people (or team ids): requests per bucket of the range. */
+  async trendOf(f: RollupFilter, range: AnalyticsRange, view: PeopleView, keys: string[]): Promise<{ key: string; t: Date; requests: number }[]> {
+    if (!keys.length) return [];
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const w = where(f, s);
+    const b = bucketExpr(range.unit, 'r.bucket', tz, range.identity);
+    const r = await this.pool.query(
+      view === 'team'
+        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${table(f.source)} r
+            where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2`
+        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, sum(r.requests)::bigint as requests
+                        from ${table(f.source)} r where ${w} and ${personKeyFilter(s, keys)} group by 1, 2, 3, 4)
+           select ${PERSON} as k, x.b, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
+      s.params,
+    );
+    const want = new Set(keys);
+    return r.rows.filter((x) => want.has(x.k)).map((x) => ({ key: x.k, t: new Date(x.b), requests: N(x.requests) }));
+  }
+
+  /** Every bucket start of the range, in order. */
+  async axis(range: AnalyticsRange): Promise<Date[]> {
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const r = await this.pool.query(`with ${axisCte(range, s, tz)} select b from axis order by 1`, s.params);
+    return r.rows.map((x) => new Date(x.b));
+  }
+
+  /** How many people used between lo and hi tokens (log-scale bins), for the adoption histogram. */
+  async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
+    const s = new Sql();
+    const r = await this.pool.query(
+      `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, sum(r.input_tokens + r.output_tokens)::bigint as tokens
+                    from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3),
+            p as (select ${PERSON} as person, sum(x.tokens) as tokens from x left join app_user o on o.id = x.owner_user_id group by 1)
+       select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from p group by 1 order by 1`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));
+  }
+
+  /** Sessions with a request in [from, to): the session table keeps each one's first and last request. */
+  async activeSessions(f: RollupFilter): Promise<number> {
+    const s = new Sql();
+    const parts = [`s.last_at >= ${s.p(f.from)}::timestamptz`, `s.first_at < ${s.p(f.to)}::timestamptz`];
+    if (f.orgIds) parts.push(`s.org_id = any(${s.p(f.orgIds)}::uuid[])`);
+    if (f.person) {
+      const email = `lower(s.end_user) = ${s.p(f.person.email.toLowerCase())}`;
+      parts.push(f.person.userId ? `(s.owner_user_id = ${s.p(f.person.userId)}::uuid or ${email})` : email);
+    }
+    const r = await this.pool.query(`select count(*)::int as n from session s where ${parts.join(' and ')}`, s.params);
+    return N(r.rows[0].n);
+  }
+
+  /** The latest minutes with activity, per model: the dashboard's recent activity timeline. */
+  async recentActivity(f: RollupFilter, limit: number): Promise<({ t: Date; provider: string; model: string } & Measures)[]> {
+    const s = new Sql();
+    const r = await this.pool.query(
+      `select r.bucket, r.provider, r.model, ${MEASURE_SUMS()} from usage_rollup_minute r where ${where({ ...f, source: 'minute' }, s)}
+        group by 1, 2, 3 order by 1 desc, 4 desc, 2, 3 limit ${Math.min(Math.max(1, limit), 1000)}`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.bucket), provider: x.provider, model: x.model, ...measures(x) }));
+  }
+
+  // Names for filters and headings -----------------------------------------------------------
+
+  async orgs(ids: string[] | null): Promise<{ id: string; slug: string; name: string }[]> {
+    const r = await this.pool.query('select id, slug, name from organization where ($1::uuid[] is null or id = any($1::uuid[])) order by slug limit 1000', [ids]);
+    return r.rows;
+  }
+
+  async teams(orgIds: string[] | null): Promise<{ id: string; slug: string; name: string; org: string }[]> {
+    const r = await this.pool.query(
+      `select t.id, t.slug, t.name, o.slug as org from team t join organization o on o.id = t.org_id
+        where ($1::uuid[] is null or t.org_id = any($1::uuid[])) order by o.slug, t.slug limit 1000`,
+      [orgIds],
+    );
+    return r.rows;
+  }
+
+  /** Tokens for the filter: the org's (admins), or the ones a member owns. */
+  async tokens(orgIds: string[] | null, ownerUserId: string | null): Promise<{ id: string; name: string; org: string; owner: string | null }[]> {
+    const r = await this.pool.query(
+      `select t.id, t.name, o.slug as org, coalesce(u.email, sa.name) as owner from api_token t join organization o on o.id = t.org_id
+         left join app_user u on u.id = t.owner_user_id left join service_account sa on sa.id = t.service_account_id
+        where ($1::uuid[] is null or t.org_id = any($1::uuid[])) and ($2::uuid is null or t.owner_user_id = $2::uuid)
+        order by o.slug, lower(t.name) limit 1000`,
+      [orgIds, ownerUserId],
+    );
+    return r.rows;
+  }
+
+  /** A token of one of the organizations, with what the drill-down heading shows. */
+  async token(id: string, orgIds: string[] | null): Promise<{ id: string; name: string; orgId: string; ownerUserId: string | null; owner: string | null } | null> {
+    const r = await this.pool.query(
+      `select t.id, t.name, t.org_id, t.owner_user_id, coalesce(u.email, sa.name) as owner from api_token t
+         left join app_user u on u.id = t.owner_user_id left join service_account sa on sa.id = t.service_account_id
+        where t.id = $1::uuid and ($2::uuid[] is null or t.org_id = any($2::uuid[]))`,
+      [id, orgIds],
+    );
+    const x = r.rows[0];
+    return x ? { id: x.id, name: x.name, orgId: x.org_id, ownerUserId: x.owner_user_id, owner: x.owner } : null;
+  }
+
+  /** Tags seen in the last 90 days of the organizations (the tag filter's choices). */
+  async tags(orgIds: string[] | null, person: RollupFilter['person']): Promise<string[]> {
+    const s = new Sql();
+    const f: RollupFilter = { from: new Date(Date.now() - 90 * 86_400_000), to: new Date(Date.now() + 86_400_000), source: 'day', orgIds, person };
+    const r = await this.pool.query(
+      `select distinct t from (select distinct r.tags from usage_rollup_day r where ${where(f, s)} and r.tags <> '{}') x, unnest(x.tags) t order by 1 limit 500`,
+      s.params,
+    );
+    return r.rows.map((x) => x.t);
+  }
+
+  /** A person's account and the organizations they are a member of. */
+  async userByEmail(email: string): Promise<{ id: string; email: string; displayName: string | null; orgIds: string[] } | null> {
+    const r = await this.pool.query(
+      `select u.id, u.email, u.display_name, coalesce(array_agg(m.org_id) filter (where m.org_id is not null), '{}') as org_ids
+         from app_user u left join membership m on m.user_id = u.id where lower(u.email) = lower($1) group by 1, 2, 3`,
+      [email],
+    );
+    const x = r.rows[0];
+    return x ? { id: x.id, email: x.email, displayName: x.display_name, orgIds: x.org_ids } : null;
+  }
+
+  /** Members of the organizations (all users for null), the adoption page's denominator. */
+  async memberCount(orgIds: string[] | null): Promise<number> {
+    const r = await this.pool.query(
+      orgIds ? 'select count(distinct user_id)::int as n from membership where org_id = any($1::uuid[])' : 'select count(*)::int as n from app_user where $1::uuid[] is null',
+      [orgIds],
+    );
+    return N(r.rows[0].n);
+  }
+}
+
+/** Rows that can belong to the given person keys (end-user id, owner email, or service account). */
+function personKeyFilter(s: Sql, keys: string[]): string {
+  const k = s.p(keys);
+  return `(${EU('r.end_user')} = any(${k}::text[])
+           or (r.end_user = '' and r.owner_user_id in (select id from app_user where lower(email) = any(${k}::text[])))
+           or (r.end_user = '' and r.owner_user_id::text = any(select substr(x, 6) from unnest(${k}::text[]) x where x like 'user:%'))
+           or (r.end_user = '' and r.owner_user_id = '${NONE_UUID}' and r.service_account_id::text = any(select substr(x, 4) from unnest(${k}::text[]) x where x like 'sa:%')))`;
+}
+
+function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,565 @@
+import request from 'supertest';
+import { startTestApp, TestApp } from './support/app';
+import { gatewayConfig, q as rawQuery, seedAnalytics, Seeded } from './support/analytics-seed';
+import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
+import { signIn, TestSession } from './support/session';
+import { withDatabase } from './support/pg';
+import { UsageWriter } from '../src/usage/usage-writer.service';
+import { LiveUsageService } from '../src/usage/live-usage.service';
+import { rebuildRollups } from '../src/usage/rollups';
+
+/**
+ * Every number on the analytics pages equals an independent aggregate over the raw request rows
+ * (request_log), for seeded data with two organizations, teams, personal and service tokens,
+ * end-user ids, tags, sessions, failures, several models and three time zones.
+ */
+
+const DAY = 86_400_000;
+const ymd = (d: Date) => d.toISOString().slice(0, 10);
+
+/** The person a raw row counts for (the pages' definition, written against request_log). */
+const PERSON = `case when coalesce(l.end_user, '') <> '' then (case when l.end_user like '%@%' then lower(l.end_user) else l.end_user end)
+  when l.owner_user_id is not null then lower(u.email) when l.service_account_id is not null then 'sa:' || l.service_account_id::text else 'unknown' end`;
+const FROM = `from request_log l left join app_user u on u.id = l.owner_user_id`;
+
+/** Attribute values as the browser reads them (Handlebars escapes `=` and `&`). */
+const decode = (html: string) => html.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&').replace(/&#x27;/g, "'").replace(/&quot;/g, '"');
+
+function kpis(html: string): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const m of html.matchAll(/data-kpi="([^"]+)" data-value="([^"]*)"/g)) out[m[1]] = m[2] === '' ? null : Number(m[2]);
+  return out;
+}
+
+function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') row.push(field), (field = '');
+    else if (ch === '\n') row.push(field), rows.push(row), (row = []), (field = '');
+    else if (ch !== '\r') field += ch;
+  }
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+}
+
+const usd = (micros: number | string) => {
+  const m = Number(micros);
+  return `${Math.floor(m / 1e6)}.${String(m % 1e6).padStart(6, '0')}`;
+};
+
+describe('usage analytics pages', () => {
+  let fake: FakeUpstream;
+  let t: TestApp;
+  let s: Seeded;
+  let root: TestSession;
+  let admin: TestSession;
+  let alice: TestSession;
+  let carol: TestSession;
+  let gadmin: TestSession;
+  const raw = <T = any>(sql: string, params: unknown[] = []) => rawQuery<T>(t, sql, params);
+  /** Custom range covering every seeded row: local dates from 25 days ago to tomorrow. */
+  let wide: { from: string; to: string };
+
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    t = await startTestApp({ gatewayConfig: gatewayConfig(fake.url), env: { LOGIN_RATE_LIMIT: '1000' } });
+    s = await seedAnalytics(t, fake);
+    root = await signIn(t, 'root@example.test', { globalAdmin: true });
+    admin = await signIn(t, 'admin@acme.test');
+    alice = await signIn(t, 'alice@acme.test');
+    carol = await signIn(t, 'carol@globex.test');
+    gadmin = await signIn(t, 'gadmin@globex.test');
+    wide = { from: ymd(new Date(Date.now() - 25 * DAY)), to: ymd(new Date(Date.now() + DAY)) };
+  }, 120_000);
+  afterAll(async () => {
+    await t?.close();
+    await fake?.close();
+  });
+
+  /** [from, to) of a custom range of local dates, computed by PostgreSQL. */
+  const customBounds = (tz: string, from: string, to: string) => `l.created_at >= ('${from}'::date)::timestamp at time zone '${tz}' and l.created_at < ('${to}'::date + 1)::timestamp at time zone '${tz}'`;
+
+  it('seeds what the pages need', async () => {
+    const [c] = await raw(`select count(*)::int as n, count(distinct org_id)::int as orgs, count(*) filter (where status >= 400)::int as failed,
+                                  count(*) filter (where tags is not null)::int as tagged, count(distinct end_user)::int as end_users from request_log`);
+    expect(c.n).toBeGreaterThan(60);
+    expect(c.orgs).toBe(2);
+    expect(c.failed).toBeGreaterThan(3);
+    expect(c.tagged).toBeGreaterThan(10);
+    expect(c.end_users).toBeGreaterThanOrEqual(4);
+  });
+
+  describe('/ui/usage', () => {
+    for (const tz of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
+      it(`metrics bar, top organizations and models equal raw aggregates (all organizations, ${tz})`, async () => {
+        const qs = `org=all&range=custom&from=${wide.from}&to=${wide.to}&tz=${encodeURIComponent(tz)}`;
+        const page = await root.get(`/ui/usage?${qs}`).expect(200);
+        const [e] = await raw(`select count(*)::int as requests, count(*) filter (where status >= 400)::int as failures,
+              coalesce(sum(input_tokens), 0)::int as input, coalesce(sum(output_tokens), 0)::int as output, coalesce(sum(cost_micros), 0)::bigint as cost,
+              avg(latency_ms) filter (where endpoint not in ('embeddings', 'count_tokens')) as lat_c, avg(latency_ms) filter (where endpoint = 'embeddings') as lat_e
+            ${FROM} where ${customBounds(tz, wide.from, wide.to)}`);
+        const k = kpis(page.text);
+        expect(k.requests).toBe(e.requests);
+        expect(k.failures).toBe(e.failures);
+        expect(k.input).toBe(e.input);
+        expect(k.output).toBe(e.output);
+        expect(k.total).toBe(e.input + e.output);
+        expect(k.cost).toBe(Number(e.cost));
+        expect(k['latency-completion']).toBeCloseTo(e.lat_c, 6);
+        expect(k['latency-embedding']).toBeCloseTo(e.lat_e, 6);
+
+        const top = parseCsv((await root.get(`/ui/usage/top.csv?${qs}`).expect(200).expect('content-type', /text\/csv/)).text);
+        const expTop = await raw(`select o.slug, o.name, count(*)::int as requests, sum(input_tokens)::int as input, sum(output_tokens)::int as output, sum(cost_micros)::bigint as cost
+            ${FROM} join organization o on o.id = l.org_id where ${customBounds(tz, wide.from, wide.to)} group by 1, 2 order by 3 desc, 1`);
+        expect(top.map((r) => [r.key, r.name, Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), Number(r.total_tokens), r.cost_usd])).toEqual(
+          expTop.map((r) => [r.slug, r.name, r.requests, r.input, r.output, r.input + r.output, usd(r.cost)]),
+        );
+        expect(top.map((r) => Number(r.rank))).toEqual([1, 2]);
+
+        const models = parseCsv((await root.get(`/ui/usage/models.csv?${qs}`).expect(200)).text);
+        const expModels = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as requests, count(*) filter (where status >= 400)::int as failures,
+            sum(input_tokens)::int as input, sum(output_tokens)::int as output, sum(cost_micros)::bigint as cost ${FROM} where ${customBounds(tz, wide.from, wide.to)} group by 1`);
+        const byId = new Map(models.map((m) => [m.model, m]));
+        for (const m of expModels) {
+          expect([m.id, Number(byId.get(m.id)?.requests), Number(byId.get(m.id)?.failed_requests), Number(byId.get(m.id)?.input_tokens), Number(byId.get(m.id)?.output_tokens), byId.get(m.id)?.cost_usd]).toEqual([
+            m.id, m.requests, m.failures, m.input, m.output, usd(m.cost),
+          ]);
+        }
+        // Configured models nobody used are listed with zero requests; unconfigured ones seen in usage too.
+        expect(byId.get('spare/s1')).toMatchObject({ requests: '0', configured: 'true' });
+        expect(byId.get('spare/gone')).toMatchObject({ configured: 'false' });
+        expect(models.length).toBe(new Set([...expModels.map((m) => m.id), 'fake/m1', 'fake/m2', 'fake/emb', 'spare/s1']).size);
+        const chart = (await root.get(`/ui/usage/models.json?${qs}`).expect(200)).body;
+        expect(chart.categories).toContain('spare/s1');
+        expect(chart.data[1][chart.categories.indexOf('spare/s1')]).toBe(0);
+      });
+    }
+
+    for (const [tz, source] of [['UTC', 'day'], ['America/New_York', 'hour'], ['Asia/Kolkata', 'minute']]) {
+      it(`requests over time: one bucket per local day in ${tz} (${source} rollups) and per local hour`, async () => {
+        const d0 = ymd(new Date(s.day.getTime() - DAY));
+        const d1 = ymd(new Date(s.day.getTime() + 2 * DAY));
+        const days = (await root.get(`/ui/usage/requests.json?org=all&range=custom&from=${d0}&to=${d1}&tz=${encodeURIComponent(tz)}`).expect(200)).body;
+        expect(days.kind).toBe('bars');
+        expect(days.stacked).toBe(true);
+        expect(days.tz).toBe(tz);
+        const exp = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone '${tz}') at time zone '${tz}')::bigint as x,
+              count(*) filter (where status < 400)::int as ok, count(*) filter (where status >= 400)::int as failed
+            ${FROM} where ${customBounds(tz, d0, d1)} group by 1 order by 1`);
+        expect(days.data[0].length).toBe(4);
+        const got = (days.data[0] as number[]).map((x, i) => [x, days.data[1][i], days.data[2][i]]).filter((r) => r[1] || r[2]);
+        expect(got).toEqual(exp.map((r) => [Number(r.x), r.ok, r.failed]));
+
+        // One local day by hour (custom ranges of up to two days are hourly).
+        const d = ymd(s.day);
+        const hours = (await root.get(`/ui/usage/requests.json?org=all&range=custom&from=${d}&to=${d}&tz=${encodeURIComponent(tz)}`).expect(200)).body;
+        const expH = await raw(`select extract(epoch from l.created_at - make_interval(mins => extract(minute from l.created_at at time zone '${tz}')::int,
+                                                                               secs => extract(second from l.created_at at time zone '${tz}')))::bigint as x,
+              count(*) filter (where status < 400)::int as ok, count(*) filter (where status >= 400)::int as failed
+            ${FROM} where ${customBounds(tz, d, d)} group by 1 order by 1`);
+        expect(hours.data[0].length).toBeGreaterThanOrEqual(23);
+        const gotH = (hours.data[0] as number[]).map((x, i) => [x, hours.data[1][i], hours.data[2][i]]).filter((r) => r[1] || r[2]);
+        expect(gotH).toEqual(expH.map((r) => [Number(r.x), r.ok, r.failed]));
+        expect(expH.length).toBeGreaterThan(3);
+      });
+    }
+
+    it('an organization lists its tokens; a token lists its user_ids', async () => {
+      const qs = `org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
+      const tokens = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}`).expect(200)).text);
+      const exp = await raw(`select t.id::text as key, t.name, count(*)::int as requests, sum(input_tokens)::int as input, sum(output_tokens)::int as output,
+            sum(l.cost_micros)::bigint as cost, ow.email as owner, sa.name as sa
+          ${FROM} join api_token t on t.id = l.token_id left join app_user ow on ow.id = t.owner_user_id left join service_account sa on sa.id = t.service_account_id
+          where l.org_id = $1 and ${customBounds('UTC', wide.from, wide.to)} group by 1, 2, 7, 8 order by 3 desc, 1`, [s.org.acme]);
+      expect(tokens.map((r) => [r.key, r.name, Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd, r.token_owner, r.service_account])).toEqual(
+        exp.map((r) => [r.key, r.name, r.requests, r.input, r.output, usd(r.cost), r.owner ?? '', r.sa ?? '']),
+      );
+      const page = await admin.get(`/ui/usage?${qs}`).expect(200);
+      expect(decode(page.text)).toContain(`token=${s.token.bot.id}`);
+      expect(page.text).not.toContain('globex');
+
+      const users = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&token=${s.token.bot.id}`).expect(200)).text);
+      const expU = await raw(`select coalesce(end_user, '') as k, count(*)::int as requests, sum(input_tokens)::int as input, sum(output_tokens)::int as output
+          ${FROM} where l.token_id = $1 and ${customBounds('UTC', wide.from, wide.to)} group by 1 order by 2 desc, 1`, [s.token.bot.id]);
+      expect(users.map((r) => [r.key, Number(r.requests), Number(r.input_tokens), Number(r.output_tokens)]).sort()).toEqual(expU.map((r) => [r.k, r.requests, r.input, r.output]).sort());
+      expect(users.map((r) => r.name)).toContain('(no user_id)');
+      const tokenPage = await admin.get(`/ui/usage?${qs}&token=${s.token.bot.id}`).expect(200);
+      expect(tokenPage.text).toContain('data-testid="token-name">webui-prod<');
+      expect(kpis(tokenPage.text).requests).toBe(expU.reduce((a, r) => a + r.requests, 0));
+    });
+
+    it('the 1h and 1d frames bucket today\'s proxied requests by minute and by hour', async () => {
+      for (const [range, unit] of [['1h', 'minute'], ['1d', 'hour']] as const) {
+        const chart = (await root.get(`/ui/usage/requests.json?org=all&range=${range}&tz=Asia/Kolkata`).expect(200)).body;
+        expect(chart.data[0].length).toBe(range === '1h' ? 60 : 24);
+        const step = unit === 'minute' ? 60 : 3600;
+        const xs = chart.data[0] as number[];
+        expect(xs.every((x, i) => i === 0 || x - xs[i - 1] === step)).toBe(true);
+        const since = xs[0];
+        const expSql = unit === 'minute'
+          ? `date_trunc('minute', l.created_at)`
+          : `l.created_at - make_interval(mins => extract(minute from l.created_at at time zone 'Asia/Kolkata')::int, secs => extract(second from l.created_at))`;
+        const exp = await raw(`select extract(epoch from ${expSql})::bigint as x, count(*)::int as n ${FROM} where l.created_at >= to_timestamp($1) group by 1 order by 1`, [since]);
+        const got = xs.map((x, i) => [x, chart.data[1][i] + chart.data[2][i]]).filter((r) => r[1]);
+        expect(got).toEqual(exp.map((r) => [Number(r.x), r.n]));
+        expect(got.length).toBeGreaterThan(0);
+      }
+    });
+
+    it('sorts, searches and pages the top table on the server', async () => {
+      const qs = `org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
+      const byName = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&sort=name&dir=asc`).expect(200)).text).map((r) => r.name);
+      expect(byName).toEqual([...byName].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+      const found = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&q=BOB`).expect(200)).text);
+      expect(found.map((r) => r.name)).toEqual(['bob-ci']);
+      const page2 = await admin.htmx('get', `/ui/usage?${qs}&sort=requests&dir=desc&per=10&page=1`).set('HX-Target', 'div#usage-top').expect(200);
+      expect(page2.text).toMatch(/^\{\{!--|^<div class="page-head">/);
+      expect(page2.text).not.toContain('data-kpi');
+      expect(page2.text).toContain('data-testid="top-table"');
+      const body = await admin.htmx('get', `/ui/usage?${qs}`).expect(200);
+      expect(body.text).toContain('data-kpi="requests"');
+      expect(body.text).not.toContain('<html');
+      expect(body.headers.vary).toMatch(/HX-Request/);
+    });
+  });
+
+  describe('/ui/usage/people', () => {
+    const base = () => `org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=America/New_York`;
+    const where = () => `l.org_id = '${s.org.acme}' and ${customBounds('America/New_York', wide.from, wide.to)}`;
+
+    it('by user: KPIs and every row equal raw aggregates per person', async () => {
+      const page = await admin.get(`/ui/usage/people?${base()}`).expect(200);
+      const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens, sum(cost_micros)::bigint as cost ${FROM} where ${where()}`);
+      const k = kpis(page.text);
+      expect(k['active-users']).toBe(e.users);
+      expect(k.requests).toBe(e.requests);
+      expect(k.total).toBe(e.tokens);
+      expect(k.cost).toBe(Number(e.cost));
+      expect(k['avg-requests']).toBeCloseTo(e.requests / e.users, 9);
+
+      const rows = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}`).expect(200)).text);
+      const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(input_tokens)::int as input, sum(output_tokens)::int as output, sum(cost_micros)::bigint as cost,
+            string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${where()} group by 1`);
+      expect(rows.map((r) => [r.user_key, Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()).toEqual(
+        exp.map((r) => [r.k, r.requests, r.input, r.output, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
+      );
+      // Alice through her token and through the service (end-user id in another case) is one person.
+      const aliceRow = rows.find((r) => r.user_key === 'alice@acme.test')!;
+      expect(aliceRow.email).toBe('alice@acme.test');
+      expect(rows.find((r) => r.user_key === 'customer-7')).toBeTruthy();
+      expect(rows.find((r) => r.user_key === `sa:${s.sa}`)?.name).toBe('service account webui');
+      // The team badge is the team most of the person's requests were made for.
+      const [team] = await raw(`select t.name from request_log l join team t on t.id = l.team_id left join app_user u on u.id = l.owner_user_id
+          where ${where()} and ${PERSON} = 'alice@acme.test' group by 1 order by count(*) desc, min(t.id::text) limit 1`);
+      expect(aliceRow.team).toBe(team.name);
+    });
+
+    it('by team: every row equals raw aggregates per team; activity stacks per team', async () => {
+      const rows = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}&view=team`).expect(200)).text);
+      const exp = await raw(`select coalesce(t.name, '(no team)') as team, count(distinct ${PERSON})::int as users, count(*)::int as requests, sum(input_tokens)::int as input,
+            sum(output_tokens)::int as output, sum(l.cost_micros)::bigint as cost ${FROM} left join team t on t.id = l.team_id where ${where()} group by 1`);
+      expect(rows.map((r) => [r.team, Number(r.active_users), Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd]).sort()).toEqual(
+        exp.map((r) => [r.team, r.users, r.requests, r.input, r.output, usd(r.cost)]).sort(),
+      );
+      const chart = (await admin.get(`/ui/usage/people/activity.json?${base()}&view=team`).expect(200)).body;
+      expect(chart.stacked).toBe(true);
+      const labels = chart.options.series.slice(1).map((x: { label: string }) => x.label);
+      expect(labels.sort()).toEqual(exp.map((r) => r.team).sort());
+      const perTeam = await raw(`select coalesce(t.name, '(no team)') as team, extract(epoch from date_trunc('day', l.created_at at time zone 'America/New_York') at time zone 'America/New_York')::bigint as x,
+            count(*)::int as n ${FROM} left join team t on t.id = l.team_id where ${where()} group by 1, 2`);
+      for (const r of perTeam) {
+        const si = chart.options.series.findIndex((x: { label: string }) => x.label === r.team);
+        const xi = chart.data[0].indexOf(Number(r.x));
+        expect([r.team, r.x, chart.data[si][xi]]).toEqual([r.team, r.x, r.n]);
+      }
+    });
+
+    it('active users per local day equal raw distinct people per day', async () => {
+      const chart = (await admin.get(`/ui/usage/people/activity.json?${base()}`).expect(200)).body;
+      const exp = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'America/New_York') at time zone 'America/New_York')::bigint as x,
+            count(distinct ${PERSON})::int as n ${FROM} where ${where()} group by 1 order by 1`);
+      const got = (chart.data[0] as number[]).map((x, i) => [x, chart.data[1][i]]).filter((r) => r[1]);
+      expect(got).toEqual(exp.map((r) => [Number(r.x), r.n]));
+    });
+
+    it('filters by tokens, tags and teams, and searches, exactly', async () => {
+      const cases: [string, string][] = [
+        [`tokens=${s.token.bot.id}&tokens=${s.token.bob.id}`, `l.token_id in ('${s.token.bot.id}', '${s.token.bob.id}')`],
+        ['tags=proj:x', `l.tags && array['proj:x']`],
+        ['tags=env:prod&tags=alpha', `l.tags && array['env:prod', 'alpha']`],
+        [`teams=${s.team.core}`, `l.team_id = '${s.team.core}'`],
+        [`teams=${s.team.web}&tags=env:dev`, `l.team_id = '${s.team.web}' and l.tags && array['env:dev']`],
+      ];
+      for (const [params, cond] of cases) {
+        const page = await admin.get(`/ui/usage/people?${base()}&${params}`).expect(200);
+        const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(cost_micros), 0)::bigint as cost ${FROM} where ${where()} and ${cond}`);
+        const k = kpis(page.text);
+        expect([params, k['active-users'], k.requests, k.cost]).toEqual([params, e.users, e.requests, Number(e.cost)]);
+        const rows = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}&${params}`).expect(200)).text);
+        expect(rows.reduce((a, r) => a + Number(r.requests), 0)).toBe(e.requests);
+        expect(rows.length).toBe(e.users);
+      }
+      const found = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}&q=CUSTOMER`).expect(200)).text);
+      expect(found.map((r) => r.user_key)).toEqual(['customer-7']);
+      const byTeam = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}&q=core`).expect(200)).text);
+      expect(byTeam.map((r) => r.user_key)).toEqual(['alice@acme.test']);
+      // Filters stay within the organization: another organization's token narrows to nothing.
+      const foreign = await admin.get(`/ui/usage/people?${base()}&tokens=${s.token.carol.id}`).expect(200);
+      expect(kpis(foreign.text).requests).toBe(0);
+      expect(foreign.text).toContain('data-testid="people-empty"');
+    });
+
+    it('sorts and pages the breakdown on the server', async () => {
+      const all = parseCsv((await admin.get(`/ui/usage/people.csv?${base()}&sort=cost&dir=desc`).expect(200)).text);
+      const costs = all.map((r) => Number(r.cost_usd));
+      expect(costs).toEqual([...costs].sort((a, b) => b - a));
+      const p1 = await admin.htmx('get', `/ui/usage/people?${base()}&sort=cost&dir=desc&per=10&page=1`).set('HX-Target', 'div#people-table').expect(200);
+      const keys1 = [...p1.text.matchAll(/<tr data-row="([^"]+)"/g)].map((m) => m[1]);
+      expect(keys1).toEqual(all.slice(0, 10).map((r) => r.user_key.replace(/&/g, '&amp;')));
+      expect(p1.text).not.toContain('data-kpi');
+    });
+  });
+
+  describe('/ui/adoption', () => {
+    const base = () => `org=all&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
+    const where = () => customBounds('UTC', wide.from, wide.to);
+
+    it('KPIs, top users, distribution and model popularity equal raw aggregates', async () => {
+      const page = await root.get(`/ui/adoption?${base()}`).expect(200);
+      const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens ${FROM} where ${where()}`);
+      const k = kpis(page.text);
+      expect(k['active-users']).toBe(e.users);
+      expect(k.requests).toBe(e.requests);
+      expect(k.total).toBe(e.tokens);
+      expect(k['tokens-per-user']).toBe(Math.round(e.tokens / e.users));
+      expect(k.members).toBe((await raw(`select count(*)::int as n from app_user`))[0].n);
+
+      const users = parseCsv((await root.get(`/ui/adoption/users.csv?${base()}`).expect(200)).text);
+      const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens,
+            count(distinct date_trunc('day', l.created_at at time zone 'UTC'))::int as days ${FROM} where ${where()} group by 1 order by 3 desc, 1 desc`);
+      expect(users.map((r) => [r.user_key, Number(r.requests), Number(r.total_tokens), Number(r.active_days)])).toEqual(exp.map((r) => [r.k, r.requests, r.tokens, r.days]));
+
+      const dist = (await root.get(`/ui/adoption/distribution.json?${base()}`).expect(200)).body;
+      const bins = [0, 0, 0, 0, 0, 0];
+      for (const r of exp) bins[r.tokens < 1000 ? 0 : Math.min(5, Math.floor(Math.log10(r.tokens)) - 2)]++;
+      expect(dist.data[1]).toEqual(bins);
+
+      const models = parseCsv((await root.get(`/ui/adoption/models.csv?${base()}`).expect(200)).text);
+      const expM = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(distinct ${PERSON})::int as users, count(*)::int as requests ${FROM} where ${where()} group by 1`);
+      expect(models.map((m) => [m.model, Number(m.users), Number(m.requests)]).sort()).toEqual(expM.map((m) => [m.id, m.users, m.requests]).sort());
+
+      const active = (await root.get(`/ui/adoption/active.json?${base()}`).expect(200)).body;
+      const expA = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as x, count(distinct ${PERSON})::int as n ${FROM} where ${where()} group by 1 order by 1`);
+      expect((active.data[0] as number[]).map((x, i) => [x, active.data[1][i]]).filter((r) => r[1])).toEqual(expA.map((r) => [Number(r.x), r.n]));
+    });
+
+    it('is for admins: members get 403, org admins see their organization only', async () => {
+      await alice.get('/ui/adoption').expect(403);
+      const page = await admin.get(`/ui/adoption?range=custom&from=${wide.from}&to=${wide.to}`).expect(200);
+      expect(page.text).not.toMatch(/globex|carol/i);
+      await admin.get('/ui/adoption?org=globex').expect(404);
+      const users = parseCsv((await admin.get(`/ui/adoption/users.csv?range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`).expect(200)).text);
+      const [e] = await raw(`select count(distinct ${PERSON})::int as n ${FROM} where l.org_id = $1 and ${where()}`, [s.org.acme]);
+      expect(users.length).toBe(e.n);
+    });
+  });
+
+  describe('/ui/models', () => {
+    it('lists every configured model with provider, compatibility, pricing and its usage', async () => {
+      const qs = `range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
+      const rows = parseCsv((await admin.get(`/ui/models.csv?${qs}`).expect(200)).text);
+      expect(rows.map((r) => r.model)).toEqual(['fake/emb', 'fake/m1', 'fake/m2', 'spare/s1']);
+      const exp = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as requests, sum(cost_micros)::bigint as cost ${FROM}
+          where l.org_id = $1 and ${customBounds('UTC', wide.from, wide.to)} group by 1`, [s.org.acme]);
+      for (const r of rows) {
+        const e = exp.find((x) => x.id === r.model);
+        expect([r.model, Number(r.requests), r.cost_usd]).toEqual([r.model, e?.requests ?? 0, usd(e?.cost ?? 0)]);
+      }
+      const m2 = rows.find((r) => r.model === 'fake/m2')!;
+      expect(m2).toMatchObject({ provider: 'fake', description: 'Fake provider for tests', compatibility: 'openai_chat openai_embeddings', aliases: 'fast', input_usd_per_1m: '0.5', output_usd_per_1m: '1.5', cached_input_usd_per_1m: '0.25' });
+      const page = await admin.get(`/ui/models?${qs}`).expect(200);
+      expect(page.text).toContain('<code>spare/s1</code>');
+      expect(page.text).toContain('$0.25');
+      const sorted = parseCsv((await admin.get(`/ui/models.csv?${qs}&sort=requests&dir=desc`).expect(200)).text).map((r) => Number(r.requests));
+      expect(sorted).toEqual([...sorted].sort((a, b) => b - a));
+      expect(parseCsv((await admin.get(`/ui/models.csv?${qs}&q=spare`).expect(200)).text).map((r) => r.model)).toEqual(['spare/s1']);
+    });
+  });
+
+  describe('dashboards', () => {
+    const mine = (email: string, userId: string, orgIds: string[]) =>
+      `(l.owner_user_id = '${userId}' or lower(l.end_user) = '${email}') and l.org_id in (${orgIds.map((o) => `'${o}'`).join(', ')})`;
+
+    it("my dashboard: quick stats, tokens by model and the timeline equal raw aggregates", async () => {
+      const qs = `range=30d&tz=Asia/Kolkata`;
+      const page = await alice.get(`/ui?${qs}`).expect(200);
+      const cond = `${mine('alice@acme.test', s.user.alice, [s.org.acme])} and l.created_at >= (date_trunc('day', now() at time zone 'Asia/Kolkata') - interval '29 days') at time zone 'Asia/Kolkata'`;
+      const [e] = await raw(`select count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens, sum(cost_micros)::bigint as cost,
+            count(distinct sluice_session_id)::int as sessions ${FROM} where ${cond}`);
+      const k = kpis(page.text);
+      expect([k.requests, k.total, k.cost]).toEqual([e.requests, e.tokens, Number(e.cost)]);
+      expect(k.sessions).toBe(e.sessions);
+      expect(e.sessions).toBeGreaterThan(0);
+      const models = parseCsv((await alice.get(`/ui/me/models.csv?${qs}`).expect(200)).text);
+      const expM = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as requests, sum(input_tokens)::int as input, sum(output_tokens)::int as output ${FROM} where ${cond} group by 1`);
+      expect(models.map((m) => [m.model, Number(m.requests), Number(m.input_tokens), Number(m.output_tokens)]).sort()).toEqual(expM.map((m) => [m.id, m.requests, m.input, m.output]).sort());
+      const chart = (await alice.get(`/ui/me/models.json?${qs}`).expect(200)).body;
+      expect(chart.stacked).toBe(true);
+      expect(chart.categories.sort()).toEqual(expM.map((m) => m.id).sort());
+      const activity = parseCsv((await alice.get(`/ui/me/activity.csv?${qs}`).expect(200)).text);
+      const expA = await raw(`select to_char(date_trunc('day', l.created_at at time zone 'Asia/Kolkata'), 'YYYY-MM-DD') as d, coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as n
+          ${FROM} where ${cond} group by 1, 2`);
+      expect(activity.map((a) => [a.bucket_start, a.model, Number(a.requests)]).sort()).toEqual(expA.map((a) => [a.d, a.id, a.n]).sort());
+      // The timeline lists the latest minutes first, in the viewer's zone.
+      const [latest] = await raw(`select to_char(date_trunc('minute', max(l.created_at)) at time zone 'Asia/Kolkata', 'YYYY-MM-DD HH24:MI') as at ${FROM} where ${cond}`);
+      expect(page.text).toMatch(new RegExp(`<ol class="timeline"[^>]*>\\s*<li data-minute="[^"]+"><time datetime="[^"]+">${latest.at}</time>`));
+    });
+
+    it("admins open people's dashboards; org admins only their organization's people", async () => {
+      const qs = 'range=30d&tz=UTC';
+      const own = kpis((await alice.get(`/ui?${qs}`).expect(200)).text);
+      const seen = kpis((await admin.get(`/ui/dashboard/alice@acme.test?${qs}`).expect(200)).text);
+      expect(seen).toEqual(own);
+      expect(kpis((await root.get(`/ui/dashboard/ALICE@acme.test?${qs}`).expect(200)).text)).toEqual(own);
+      await admin.get('/ui/dashboard/carol@globex.test').expect(404);
+      await admin.get('/ui/dashboard/carol@globex.test/models.json').expect(404);
+      await admin.get('/ui/dashboard/nobody@nowhere.test').expect(404);
+      await alice.get('/ui/dashboard/bob@acme.test').expect(403);
+      await alice.get('/ui/dashboard/bob@acme.test/activity.csv').expect(403);
+      const carolSeen = await root.get(`/ui/dashboard/carol@globex.test?${qs}`).expect(200);
+      const [c] = await raw(`select count(*)::int as n ${FROM} where l.owner_user_id = $1 and l.created_at >= date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' - interval '29 days'`, [s.user.carol]);
+      expect(kpis(carolSeen.text).requests).toBe(c.n);
+    });
+
+    it('shows the next step when nothing was used', async () => {
+      const dave = await signIn(t, 'dave@acme.test');
+      const page = await dave.get('/ui').expect(200);
+      expect(page.text).toContain('data-testid="no-usage"');
+      expect(page.text).toContain('href="/ui/tokens"');
+    });
+  });
+
+  describe('isolation', () => {
+    const all = () => `range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
+    it('a member sees only their own usage on every page', async () => {
+      const cond = `(l.owner_user_id = '${s.user.alice}' or lower(l.end_user) = 'alice@acme.test') and l.org_id = '${s.org.acme}' and ${customBounds('UTC', wide.from, wide.to)}`;
+      const [e] = await raw(`select count(*)::int as requests, sum(cost_micros)::bigint as cost ${FROM} where ${cond}`);
+      for (const path of ['/ui/usage', '/ui/usage/people']) {
+        const page = await alice.get(`${path}?${all()}`).expect(200);
+        expect([path, kpis(page.text).requests, kpis(page.text).cost]).toEqual([path, e.requests, Number(e.cost)]);
+        expect(page.text).not.toMatch(/bob@acme|bob-ci|customer-7|globex|carol/i);
+      }
+      const top = parseCsv((await alice.get(`/ui/usage/top.csv?${all()}`).expect(200)).text);
+      expect(top.map((r) => r.name).sort()).toEqual(['alice-laptop', 'webui-prod']);
+      const people = parseCsv((await alice.get(`/ui/usage/people.csv?${all()}`).expect(200)).text);
+      expect(people.map((r) => r.user_key)).toEqual(['alice@acme.test']);
+      // Her own token drills down; the service's token does not (it is not hers).
+      const drill = parseCsv((await alice.get(`/ui/usage/top.csv?${all()}&token=${s.token.bot.id}`).expect(200)).text);
+      expect(drill.map((r) => r.name).sort()).toEqual(['alice-laptop', 'webui-prod']);
+      const models = parseCsv((await alice.get(`/ui/models.csv?${all()}`).expect(200)).text);
+      const [configured] = await raw(`select count(*)::int as n ${FROM} where ${cond} and l.provider || '/' || l.model in ('fake/m1', 'fake/m2', 'fake/emb', 'spare/s1')`);
+      expect(models.reduce((a, r) => a + Number(r.requests), 0)).toBe(configured.n);
+      // Another organization: not found; "all" falls back to her own.
+      await alice.get('/ui/usage?org=globex').expect(404);
+      await alice.get(`/ui/usage/requests.json?org=${s.org.globex}`).expect(404);
+      const asAll = await alice.get(`/ui/usage?org=all&${all()}`).expect(200);
+      expect(kpis(asAll.text).requests).toBe(e.requests);
+      // Tag choices come from her own usage only.
+      const peoplePage = await alice.get(`/ui/usage/people?${all()}`).expect(200);
+      expect(peoplePage.text).not.toContain('value="env:dev"');
+    });
+
+    it('an org admin sees their organization only; top tables never name another organization', async () => {
+      for (const [who, mineOrg, other] of [[admin, 'acme', /globex|carol|ops\b|carol-key/i], [gadmin, 'globex', /acme|alice|bob|webui/i]] as const) {
+        for (const path of ['/ui/usage', '/ui/usage/people', '/ui/adoption', '/ui/models']) {
+          const page = await who.get(`${path}?${all()}`).expect(200);
+          expect([path, mineOrg, other.test(page.text.replace(/<header[\s\S]*?<\/header>/, ''))]).toEqual([path, mineOrg, false]);
+        }
+        for (const csv of ['/ui/usage/top.csv', '/ui/usage/people.csv', '/ui/adoption/users.csv', '/ui/adoption/models.csv', '/ui/usage/models.csv']) {
+          const text = (await who.get(`${csv}?${all()}`).expect(200)).text;
+          expect([csv, other.test(text)]).toEqual([csv, false]);
+        }
+      }
+      const [g] = await raw(`select count(*)::int as n ${FROM} where l.org_id = $1 and ${customBounds('UTC', wide.from, wide.to)}`, [s.org.globex]);
+      expect(kpis((await gadmin.get(`/ui/usage?${all()}`).expect(200)).text).requests).toBe(g.n);
+      const carolPage = await carol.get(`/ui/usage?${all()}`).expect(200);
+      expect(carolPage.text).not.toMatch(/acme/i);
+      // Global admins choose: all organizations or one.
+      const one = await root.get(`/ui/usage?org=globex&${all()}`).expect(200);
+      expect(kpis(one.text).requests).toBe(g.n);
+    });
+  });
+
+  describe('live mode', () => {
+    it('versions grow when usage is written for the organizations shown, from any process', async () => {
+      const live = t.app.get(LiveUsageService);
+      const v0 = (await admin.api('get', `/ui/live?org=${s.org.acme}`).expect(200)).body.v;
+      const g0 = (await gadmin.api('get', `/ui/live?org=${s.org.globex}`).expect(200)).body.v;
+      await fetch(`${t.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${s.token.alice.secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fake/m2', messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text());
+      await t.app.get(UsageWriter).drain();
+      const deadline = Date.now() + 5000;
+      let v1 = v0;
+      while (v1 <= v0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        v1 = (await admin.api('get', `/ui/live?org=${s.org.acme}`).expect(200)).body.v;
+      }
+      expect(v1).toBeGreaterThan(v0);
+      expect((await gadmin.api('get', `/ui/live?org=${s.org.globex}`).expect(200)).body.v).toBe(g0);
+      // An organization the viewer cannot see does not count.
+      expect((await gadmin.api('get', `/ui/live?org=${s.org.acme}`).expect(200)).body.v).toBeLessThan(g0);
+      expect((await gadmin.api('get', '/ui/live?org=all').expect(200)).body.v).toBe(g0);
+      // Another Sluice process's writer announces on the same channel.
+      await withDatabase(t.db.url, (c) => c.query(`select pg_notify('sluice_usage', $1)`, [`${s.org.globex}:${Date.now() + 60_000}`]));
+      const d2 = Date.now() + 5000;
+      let g1 = g0;
+      while (g1 <= g0 && Date.now() < d2) {
+        await new Promise((r) => setTimeout(r, 50));
+        g1 = (await gadmin.api('get', `/ui/live?org=${s.org.globex}`).expect(200)).body.v;
+      }
+      expect(g1).toBeGreaterThan(g0);
+      expect(live.version([s.org.globex])).toBe(g1);
+      // Pages embed the version they were drawn at, so the first poll can tell.
+      const page = await admin.get('/ui/usage').expect(200);
+      expect(Number(/data-live-version="(\d+)"/.exec(page.text)![1])).toBeGreaterThanOrEqual(v1);
+      expect(decode(page.text)).toContain(`data-live-src="/ui/live?org=${s.org.acme}"`);
+      await request(t.url).get('/ui/live').expect(303);
+    });
+  });
+
+  describe('rollups and inputs', () => {
+    it('the rebuild produces the same rollups (tag sets included) as the writer', async () => {
+      const snap = (g: string) => raw(`select bucket, org_id, team_id, token_id, owner_user_id, service_account_id, end_user, provider, model, endpoint_class, status_class, tags::text,
+          requests, failures, input_tokens, output_tokens, cost_micros from usage_rollup_${g} order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`);
+      const before = { minute: await snap('minute'), hour: await snap('hour'), day: await snap('day') };
+      expect(before.day.some((r) => r.tags === '{Zeta,alpha}')).toBe(true);
+      expect(before.day.some((r) => r.tags === '{env:prod,proj:x}')).toBe(true);
+      await withDatabase(t.db.url, async (c) => {
+        await rebuildRollups(c as never, new Date(Date.now() - 40 * DAY), new Date(Date.now() + DAY));
+      });
+      expect({ minute: await snap('minute'), hour: await snap('hour'), day: await snap('day') }).toEqual(before);
+    });
+
+    it('validates time zones and dates', async () => {
+      const bad = await root.get('/ui/usage?tz=Not/AZone').expect(200);
+      expect(bad.text).toContain('times in UTC');
+      const cookie = await request(t.url).get('/ui/usage').set('cookie', `${root.cookie}; sluice_tz=Asia%2FKolkata`).expect(200);
+      expect(cookie.text).toContain('times in Asia/Kolkata');
+      const url = await request(t.url).get('/ui/usage?tz=America%2FNew_York').set('cookie', `${root.cookie}; sluice_tz=Asia%2FKolkata`).expect(200);
+      expect(url.text).toContain('times in America/New_York');
+      await root.get('/ui/usage?range=custom&from=2026-13-01&to=2026-12-01').expect(400);
+      await root.get('/ui/usage?range=custom&from=2026-12-05&to=2026-12-01').expect(400);
+      await root.get('/ui/usage?range=custom&from=2020-01-01&to=2026-12-01').expect(400);
+      const htmx = await root.htmx('get', '/ui/usage?range=custom&from=nope').expect(400);
+      expect(htmx.text).toContain('from must be a date');
+    });
+  });
+});
