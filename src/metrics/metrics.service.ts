@@ -41,30 +41,20 @@ export class MetricsService {
         this.set(writer.depth);
       },
     });
-    new Gauge({
-      name: 'sluice_usage_records_written',
-      help: 'Usage records written since start',
-      registers,
-      collect() {
-        this.set(writer.stats.written);
-      },
-    });
-    new Gauge({
-      name: 'sluice_usage_failed_flushes',
-      help: 'Usage batches that failed and were retried, since start',
-      registers,
-      collect() {
-        this.set(writer.stats.failedFlushes);
-      },
-    });
-    new Gauge({
-      name: 'sluice_usage_pushbacks',
-      help: 'Requests answered 503 because the usage queue was full (records are never dropped), since start',
-      registers,
-      collect() {
-        this.set(writer.stats.rejected);
-      },
-    });
+    // Monotonic since start, so counters (rate() works); read from the writer at scrape time.
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total('sluice_usage_records_written_total', 'Usage records written to PostgreSQL since start', () => writer.stats.written);
+    total('sluice_usage_failed_flushes_total', 'Usage batches that failed and were retried (the records stay queued), since start', () => writer.stats.failedFlushes);
+    total('sluice_usage_pushbacks_total', 'Requests answered 503 because the usage queue was full: Sluice pushes back instead of dropping records, since start', () => writer.stats.rejected);
     new Gauge({
       name: 'sluice_upstream_pool',
       help: 'Upstream connection pool state per provider',
