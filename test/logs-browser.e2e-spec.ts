@@ -91,14 +91,14 @@ describe('logs and tool use in the browser', () => {
     expect(await page.textContent('.table-foot')).toContain('1–25 of 31');
     await page.click('.table-foot a[rel=next]');
     await page.waitForURL((u) => u.searchParams.get('page') === '2');
-    await page.waitForFunction(`document.querySelectorAll('tbody[data-session]').length === 6`);
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('tbody[data-session]').length === 6);
     expect(await page.textContent('.table-foot')).toContain('26–31 of 31');
     await page.click('.table-foot a[rel=prev]');
-    await page.waitForFunction(`document.querySelectorAll('tbody[data-session]').length === 25`);
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('tbody[data-session]').length === 25);
 
     await page.selectOption('#f-tools', 'yes');
     await page.waitForURL((u) => u.searchParams.get('tools') === 'yes');
-    await page.waitForFunction(`document.querySelectorAll('tbody[data-session]').length === 2`);
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('tbody[data-session]').length === 2);
     // A shared link shows the same.
     await page.reload();
     expect(await sessions.count()).toBe(2);
@@ -130,7 +130,7 @@ describe('logs and tool use in the browser', () => {
     expect(await detail.locator('[data-testid=response-body] mark.tool-line').count()).toBeGreaterThan(0);
     expect(await detail.locator('[data-testid=request-cost]').textContent()).toMatch(/^\$/);
     await detail.locator('[data-testid=close-request]').click();
-    await page.waitForFunction(`document.querySelector('#request-panel').innerHTML === ''`);
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#request-panel').innerHTML === '');
 
     // The pushed URL is a page of its own.
     const [r] = await q(`select r.id from request_log r where r.session_id = $1 order by r.created_at limit 1`, [SESSION]);
@@ -155,7 +155,7 @@ describe('logs and tool use in the browser', () => {
     expect(await page.locator('[data-testid=tool-breakdown] tr[data-tool]').count()).toBe(3);
     await page.selectOption('#f-tool', 'Read');
     await page.waitForURL((u) => u.searchParams.get('tool') === 'Read');
-    await page.waitForFunction(`document.querySelectorAll('[data-testid=tool-breakdown] tr[data-tool]').length === 1`);
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('[data-testid=tool-breakdown] tr[data-tool]').length === 1);
     expect(await page.textContent('[data-testid=tool-breakdown] tr[data-tool]')).toContain('Read');
     expect(await page.textContent('[data-testid=total-calls]')).toBe('1');
     expect(await page.locator('[data-testid=tool-sessions] tr[data-session]').count()).toBe(1);
