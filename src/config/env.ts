@@ -109,6 +109,8 @@ export const envSchema = z.object({
   BUDGET_RESERVATION_TTL_S: positiveInt('seconds').default(3600),
   BUDGET_SWEEP_MS: positiveInt('milliseconds').default(15_000),
   BUDGET_OUTPUT_CAP: positiveInt('tokens').default(4096),
+  /** Keep-alive connections each process may open per provider (undici Pool size). */
+  UPSTREAM_CONNECTIONS: positiveInt('connections').default(256),
   METRICS_ALLOW: z
     .string()
     .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))

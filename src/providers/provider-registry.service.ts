@@ -258,7 +258,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
     const headersTimeoutMs = pc.timeout_ms ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const bodyTimeoutMs = pc.timeout_ms ?? DEFAULT_BODY_TIMEOUT_MS;
     const pool = new Pool(url.origin, {
-      connections: 256,
+      connections: this.rt.env.UPSTREAM_CONNECTIONS,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 600_000,
