@@ -7,6 +7,7 @@ import { dumpDatabase, registerSecret, withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 import { CaptureRetentionService } from '../src/logs/capture-retention.service';
 import { ProviderRegistry } from '../src/providers/provider-registry.service';
+import { captureBuffer } from '../src/logs/capture';
 
 const OPENAI_KEY = 'sk-proj-openaiProviderKeyForLogsTests0123456789';
 const ANTHROPIC_KEY = 'sk-ant-api03-anthropicProviderKeyForLogsTests-0123456789';
@@ -225,6 +226,24 @@ describe('request capture and sessions', () => {
     expect(r.status).toBe(404);
     const [c] = await q(`select c.* from request_capture c join request_log r on r.id = c.request_row_id where r.request_id = $1`, [r.headers.get('x-request-id')]);
     expect(JSON.parse(c.request_body).messages[0].content).toBe('refused, key [REDACTED]');
+  });
+
+  it('keeps headers and sizes only while the capture buffer is full, and frees it once written', async () => {
+    await t.app.get(UsageWriter).drain();
+    expect(captureBuffer.pending).toBe(0);
+    const max = t.rt.env.CAPTURE_BUFFER_MAX;
+    t.rt.env.CAPTURE_BUFFER_MAX = 1;
+    try {
+      const r = await fetch(`${t.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${webui}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-x', messages: [{ role: 'user', content: 'while the database is slow' }] }) });
+      expect(r.status).toBe(200);
+      const [c] = await q(`select c.* from request_capture c join request_log r on r.id = c.request_row_id where r.request_id = $1`, [r.headers.get('x-request-id')]);
+      expect(c).toMatchObject({ mode: 'metadata', request_body: null, response_body: null });
+      expect(c.request_bytes).toBeGreaterThan(0);
+    } finally {
+      t.rt.env.CAPTURE_BUFFER_MAX = max;
+    }
+    expect(captureBuffer.shed).toBeGreaterThan(0);
+    expect(captureBuffer.pending).toBe(0);
   });
 
   it('no token, provider key or header secret used in the suite is anywhere in the database', async () => {

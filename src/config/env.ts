@@ -104,6 +104,8 @@ export const envSchema = z.object({
   USAGE_BATCH_SIZE: positiveInt('records').default(1_000),
   USAGE_FLUSH_MS: positiveInt('milliseconds').default(200),
   REQUEST_LOG_RETENTION_DAYS: positiveInt('days').default(90),
+  /** Request captures waiting for the usage writer may hold this much; past it, new captures keep headers and sizes only. */
+  CAPTURE_BUFFER_MAX: byteSize.default(256 * 1024 * 1024),
   /** How often each instance checks whether an S3 export (gateway config `export.s3`) is due. */
   EXPORT_CHECK_MS: positiveInt('milliseconds').default(30_000),
   BUDGET_RESERVATION_TTL_S: positiveInt('seconds').default(3600),

@@ -12,6 +12,14 @@ import { StreamReassembler } from './stream-reassembly';
 const MARGIN = 4096;
 
 /**
+ * Bytes held by sealed captures not yet turned into rows, in this process. A database outage
+ * queues usage records; captures must not grow that queue's memory without bound, so past the
+ * budget new captures keep headers and sizes only.
+ */
+let pendingBytes = 0;
+export const captureBuffer = { get pending() { return pendingBytes; }, shed: 0 };
+
+/**
  * What the hot path gathers for one request's capture: references to what it already has (the
  * client's headers, the body string it forwarded, the upstream's headers and body chunks) and, for
  * streams, the raw chunks up to the cap plus the reassembler fed by the stream tap. Nothing here
@@ -33,6 +41,12 @@ export class RequestCapture {
   readonly reassembler: StreamReassembler | null;
   /** Literal secrets to redact (the provider keys), set when the request finishes. */
   providerKeys: readonly string[] = [];
+  /** Size of what the client sent (or, when refused early, 0 until serialised by the writer). */
+  requestBytes = 0;
+  /** Bodies dropped because the capture buffer was full. */
+  shed = false;
+  private held = 0;
+  private row: CaptureRow | null = null;
 
   constructor(
     readonly settings: CaptureSettings,
@@ -46,6 +60,53 @@ export class RequestCapture {
 
   get full(): boolean {
     return this.settings.mode === 'full';
+  }
+
+  /**
+   * Called once when the request finishes: sizes are taken and references trimmed to what the cap
+   * can use (the forwarded body string is copied down to the cap, answer chunks past it are let
+   * go), so a queued capture holds at most a few caps' worth. `max` is the process-wide budget.
+   */
+  seal(max: number): void {
+    const keep = this.settings.capBytes + MARGIN;
+    if (this.requestBody !== null) {
+      this.requestBytes = Buffer.byteLength(this.requestBody);
+      // A copy, not a slice: a V8 slice would keep the whole original string alive.
+      if (!this.full) this.requestBody = null;
+      else if (this.requestBody.length > keep) this.requestBody = Buffer.from(this.requestBody.slice(0, keep), 'utf8').toString('utf8');
+    }
+    if (this.bodyChunks) {
+      if (!this.full) this.bodyChunks = null;
+      else {
+        let n = 0;
+        let i = 0;
+        while (i < this.bodyChunks.length && n < keep) n += this.bodyChunks[i++].length;
+        if (i < this.bodyChunks.length) this.bodyChunks = this.bodyChunks.slice(0, i);
+      }
+    }
+    const size = (this.requestBody?.length ?? 0) * 2 + (this.bodyChunks?.reduce((n, c) => n + c.length, 0) ?? 0) + this.streamKept * 2;
+    if (this.full && pendingBytes + size > max) {
+      this.shed = true;
+      captureBuffer.shed++;
+      this.requestBody = null;
+      this.bodyChunks = null;
+      this.streamChunks.length = 0;
+      return;
+    }
+    this.held = size;
+    pendingBytes += size;
+  }
+
+  /** The row, built once (a retried batch reuses it) and the raw material let go. */
+  build(r: UsageRecord): CaptureRow {
+    if (this.row) return this.row;
+    this.row = captureRow(r, this);
+    this.requestBody = null;
+    this.bodyChunks = null;
+    this.streamChunks.length = 0;
+    pendingBytes -= this.held;
+    this.held = 0;
+    return this.row;
   }
 
   /** Called for every upstream stream chunk: a push while under the cap, a counter after. */
@@ -106,25 +167,26 @@ export function captureRow(r: UsageRecord, c: RequestCapture): CaptureRow {
   const red = new Redactor([...callerSecrets(c.requestHeaders as Record<string, unknown>), ...c.providerKeys], c.settings.patterns);
   const cap = c.settings.capBytes;
   let requestText = c.requestBody;
-  if (requestText === null && c.requestObject !== undefined && c.requestObject !== null) {
+  if (requestText === null && c.requestBytes === 0 && c.requestObject !== undefined && c.requestObject !== null) {
     try {
       requestText = JSON.stringify(c.requestObject);
     } catch {
       requestText = null;
     }
   }
-  const requestBytes = requestText === null ? 0 : Buffer.byteLength(requestText);
+  const requestBytes = c.requestBytes || (requestText === null ? 0 : Buffer.byteLength(requestText));
+  const full = c.full && !c.shed;
   let responseBody: string | null = null;
   let responseBytes = c.bodyBytes;
   let responseStream: string | null = null;
   if (c.streamed) {
     const rebuilt = c.reassembler?.result() ?? null;
     responseBytes = rebuilt === null ? 0 : Buffer.byteLength(rebuilt);
-    if (c.full) {
+    if (full) {
       responseBody = rebuilt === null ? null : capText(rebuilt, cap, red);
       responseStream = c.streamChunks.length ? capChunks(c.streamChunks, cap, red) : null;
     }
-  } else if (c.full && c.bodyChunks?.length) {
+  } else if (full && c.bodyChunks?.length) {
     responseBody = capChunks(c.bodyChunks, cap, red);
   }
   const responseHeaders = c.responseHeaders ? red.headers(c.responseHeaders) : null;
@@ -138,11 +200,11 @@ export function captureRow(r: UsageRecord, c: RequestCapture): CaptureRow {
     ownerUserId: r.ownerUserId,
     endUser: r.endUser,
     sessionId: r.sluiceSessionId ?? null,
-    mode: c.settings.mode,
+    mode: full ? 'full' : 'metadata',
     capBytes: cap,
     requestHeaders: JSON.stringify(red.headers(c.requestHeaders as Record<string, unknown>)),
     responseHeaders: responseHeaders ? JSON.stringify(responseHeaders) : null,
-    requestBody: c.full && requestText !== null ? noNul(capText(requestText, cap, red)) : null,
+    requestBody: full && requestText !== null ? noNul(capText(requestText, cap, red)) : null,
     requestBytes,
     responseBody: noNul(responseBody),
     responseBytes,
@@ -185,7 +247,7 @@ export async function insertCaptures(client: PoolClient, batch: UsageRecord[], o
   for (const r of batch) {
     if (!r.capture) continue;
     try {
-      rows.push(captureRow(r, r.capture));
+      rows.push(r.capture.build(r));
     } catch (e) {
       onError?.(e);
     }

@@ -465,6 +465,7 @@ export class ProxyService {
     const cap = this.captureOf(f);
     if (cap) {
       cap.providerKeys = this.providerKeys();
+      cap.seal(this.rt.env.CAPTURE_BUFFER_MAX);
       rec.capture = cap;
     }
     // A request counts against request budgets when it was served, even if cut short by the client.
