@@ -411,7 +411,7 @@ export function buildProgram(): Command {
   config
     .command('set <file>')
     .description('store a JSON file as the new active version (active on every instance within a second)')
-    .option('--comment <why>', 'why it changed (kept in the history)')
+    .requiredOption('--comment <why>', 'why it changed (kept in the history; every save needs one)')
     .action(async (file: string, o: { comment?: string }) => {
       let doc: unknown;
       try {
@@ -446,8 +446,9 @@ export function buildProgram(): Command {
   config
     .command('restore <version>')
     .description('make version N active again (as a new version with exactly its content)')
-    .action(async (version: string) => {
-      const v = await withApp((app) => app.get(ConfigStore).restore(ACTOR, Number(version)));
+    .option('--comment <why>', 'why (kept in the history after "restore of version N")')
+    .action(async (version: string, o: { comment?: string }) => {
+      const v = await withApp((app) => app.get(ConfigStore).restore(ACTOR, Number(version), o.comment?.trim() || undefined));
       out(`config version ${v.version} (a copy of ${version}) is active`);
     });
 
