@@ -187,6 +187,24 @@ describe('request capture and sessions', () => {
     expect(caps[1].response_stream).toContain('data: [DONE]');
   });
 
+  it('Open WebUI chats and Codex sessions are sessions by the ids they send', async () => {
+    const send = (headers: Record<string, string>, content: string) =>
+      fetch(`${t.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${webui}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'gpt-x', messages: [{ role: 'user', content }] }) }).then((r) => r.text());
+    const owui = { 'user-agent': 'python-httpx/0.28.1', 'x-openwebui-user-email': 'ann@example.test', 'x-openwebui-user-id': 'u-1', 'x-openwebui-chat-id': 'chat-7f3a' };
+    await send(owui, 'first question');
+    await send(owui, 'follow-up');
+    await send({ ...owui, 'x-openwebui-user-email': 'bo@example.test', 'x-openwebui-user-id': 'u-2', 'x-openwebui-chat-id': 'chat-9b1c' }, 'another person');
+    const codex = { 'user-agent': 'codex_cli_rs/0.46.0 (Ubuntu 24.4.0; x86_64) xterm-256color', originator: 'codex_cli_rs', 'session-id': '0199a3c1-7d2e-7b40-9d1f-5e6a7b8c9d0e' };
+    await send(codex, 'refactor the parser');
+    await send(codex, 'now the tests');
+    const rows = await q(`select external_id, end_user, client, requests from session where external_id in ('chat-7f3a', 'chat-9b1c', '0199a3c1-7d2e-7b40-9d1f-5e6a7b8c9d0e') order by external_id`);
+    expect(rows).toEqual([
+      { external_id: '0199a3c1-7d2e-7b40-9d1f-5e6a7b8c9d0e', end_user: null, client: 'codex/0.46.0', requests: 2 },
+      { external_id: 'chat-7f3a', end_user: 'ann@example.test', client: 'open-webui', requests: 2 },
+      { external_id: 'chat-9b1c', end_user: 'bo@example.test', client: 'open-webui', requests: 1 },
+    ]);
+  });
+
   it('the Responses API stream is rebuilt from its final event', async () => {
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: webui, maxRetries: 0 });
     const s = await client.responses.create({ model: 'gpt-x', input: 'hello', stream: true }).withResponse();

@@ -68,7 +68,7 @@ export function attribute(h: IncomingHttpHeaders, body: Record<string, any>): At
     header(h, 'x-openwebui-user-id') ??
     (cc ? null : metaUser);
   const sessionId =
-    header(h, 'x-sluice-session') ?? header(h, 'x-claude-code-session-id') ?? cc?.sessionId ?? header(h, 'session-id') ?? null;
+    header(h, 'x-sluice-session') ?? header(h, 'x-claude-code-session-id') ?? cc?.sessionId ?? header(h, 'session-id') ?? header(h, 'x-openwebui-chat-id') ?? null;
   const rawTags = header(h, 'x-sluice-tags');
   const tags = rawTags
     ? [...new Set(rawTags.split(',').map((t) => t.trim().slice(0, 64)).filter(Boolean))].slice(0, 10)
