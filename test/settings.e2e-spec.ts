@@ -276,6 +276,11 @@ describe('settings: config editor and config API', () => {
     expect(stored.text).toContain('answered HTTP 200 with 7 models');
     expect(stored.text).toContain('through the active pool');
     expect(fake.requests[0].headers.authorization).toBe(`Bearer ${KEY_B}`);
+    // The stored key goes only to the saved base URL, not to any address typed into the form.
+    const elsewhere = `http://127.0.0.1:${await freePort()}`;
+    const refused = keep(await root.htmx('post', '/ui/settings/test-connection', { test: '0', 'p.0.name': 'second', 'p.0.orig': 'second', 'p.0.baseurl': elsewhere, 'p.0.apikey': '' }).expect(400));
+    expect(refused.text).toContain('only sent to its saved base URL');
+    await api(rootToken).post('/api/v1/config/test-connection', { name: 'second', provider: { baseurl: elsewhere } }).expect(400);
 
     // An upstream that quotes the key back in its error: the key is not shown.
     const echo = http.createServer((req, res) => {

@@ -156,12 +156,19 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The stored key reference of a provider in the active config (`enc:…`, `env:…` or, in file
-   * mode, as the file has it), for "test connection" with a kept key. Never leaves the process.
+   * mode, as the file has it) and the base URL it is meant for, for "test connection" with a kept
+   * key. Never leaves the process.
    */
-  async storedKeyRef(name: string): Promise<string | undefined> {
-    if (this.source === 'file') return this.rt.gatewayConfig.providers[name]?.apikey;
-    const r = await this.pool.query<{ k: string | null }>("select document->'providers'->$1->>'apikey' as k from config_version where active", [name]);
-    return r.rows[0]?.k ?? undefined;
+  async storedKey(name: string): Promise<{ ref: string | undefined; baseurl: string | undefined }> {
+    if (this.source === 'file') {
+      const p = this.rt.gatewayConfig.providers[name];
+      return { ref: p?.apikey, baseurl: p?.baseurl };
+    }
+    const r = await this.pool.query<{ k: string | null; u: string | null }>(
+      "select document->'providers'->$1->>'apikey' as k, document->'providers'->$1->>'baseurl' as u from config_version where active",
+      [name],
+    );
+    return { ref: r.rows[0]?.k ?? undefined, baseurl: r.rows[0]?.u ?? undefined };
   }
 
   /** A new version whose document is exactly version `n`'s. */

@@ -331,7 +331,7 @@ export class SettingsService {
     if (this.source === 'file' || (activeName && !i)) {
       const pc = this.rt.gatewayConfig.providers[activeName];
       if (!pc) throw invalid(`no active provider named "${activeName}"`, 'provider');
-      return { provider: activeName, ...(await this.registry.probe(activeName, { ...pc, apikey: await this.store.storedKeyRef(activeName) })) };
+      return { provider: activeName, ...(await this.registry.probe(activeName, { ...pc, apikey: (await this.store.storedKey(activeName)).ref })) };
     }
     if (!/^\d+$/.test(i)) throw invalid('which provider? (send `test` with the row number)', 'test');
     const at = (k: string) => one(f, `p.${i}.${k}`);
@@ -344,10 +344,24 @@ export class SettingsService {
     }
     const compat = Object.fromEntries((f.get(`p.${i}.compat`) ?? []).map((k) => [k, true]));
     const typed = clientKey(at('apikey'));
-    const apikey = at('clearKey') ? undefined : typed ?? (await this.store.storedKeyRef(at('orig') || name));
+    const apikey = at('clearKey') ? undefined : typed ?? (await this.keptKey(at('orig') || name, at('baseurl')));
     const parsed = providerSchema.safeParse({ ...extra, baseurl: at('baseurl'), authorization: at('authorization') || 'bearer', compatibility: compat, models: [], apikey });
     if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map((x) => ({ path: `providers.${name}.${x.path.join('.')}`, message: x.message })));
     return { provider: name, ...(await this.registry.probe(name, parsed.data)) };
+  }
+
+  /**
+   * The stored key of a provider for a test, only toward the base URL it is saved with: a
+   * write-only key must not be sendable to any address typed into a form (saving a new URL is
+   * the way, and it leaves a version with who and why).
+   */
+  private async keptKey(name: string, baseurl: string): Promise<string | undefined> {
+    const stored = await this.store.storedKey(name);
+    if (stored.ref === undefined) return undefined;
+    if (normalizeUrl(baseurl) !== normalizeUrl(stored.baseurl ?? '')) {
+      throw invalid(`the stored key of "${name}" is only sent to its saved base URL; type the key to test ${baseurl || 'another URL'}, or save the new URL first`, 'apikey');
+    }
+    return stored.ref;
   }
 
   async testConnectionApi(actor: Actor, body: unknown): Promise<ProbeResult & { provider: string }> {
@@ -357,7 +371,7 @@ export class SettingsService {
     if (!name) throw invalid('send the provider `name`, and `provider` (its settings) to test a draft', 'name');
     if (b.provider === undefined || this.source === 'file') return this.testConnection(actor, new Map([['provider', [name]]]));
     const p = b.provider && typeof b.provider === 'object' ? { ...(b.provider as Doc) } : {};
-    p.apikey = clientKey(typeof p.apikey === 'string' ? p.apikey : '') ?? (await this.store.storedKeyRef(name));
+    p.apikey = clientKey(typeof p.apikey === 'string' ? p.apikey : '') ?? (await this.keptKey(name, typeof p.baseurl === 'string' ? p.baseurl : ''));
     const parsed = providerSchema.safeParse({ ...p, models: [] });
     if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map((x) => ({ path: `provider.${x.path.join('.')}`, message: x.message })));
     return { provider: name, ...(await this.registry.probe(name, parsed.data)) };
@@ -404,6 +418,8 @@ function clientKey(v: string): string | undefined {
   if (s.startsWith('enc:')) throw invalid('send the key itself, an env: reference, or nothing to use the stored one', 'apikey');
   return s;
 }
+
+const normalizeUrl = (u: string) => u.trim().replace(/\/+$/, '').replace(/\/v1$/, '').toLowerCase();
 
 function reasonOf(v: string): string {
   const s = (v ?? '').trim();
