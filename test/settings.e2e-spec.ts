@@ -17,6 +17,8 @@ import { OrgsService } from '../src/orgs/orgs.service';
 const KEY_A = 'sk-settings-provider-key-A-0123456789-AAWX';
 const KEY_B = 'sk-settings-provider-key-B-9876543210-BBYZ';
 const KEY_ECHO = 'sk-settings-echoed-key-C-555555555-CCQQ';
+/** Ends like KEY_A, so only the diff's "(replaced)" tells them apart. */
+const KEY_A2 = 'sk-settings-provider-key-A2-1111111111-AAWX';
 
 describe('settings: config editor and config API', () => {
   let t: TestApp;
@@ -64,7 +66,7 @@ describe('settings: config editor and config API', () => {
   };
 
   beforeAll(async () => {
-    for (const k of [KEY_A, KEY_B, KEY_ECHO]) registerSecret(k);
+    for (const k of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) registerSecret(k);
     fake = await startFakeUpstream();
     t = await startTestApp({ env: { LOGIN_RATE_LIMIT: '1000' } });
     await createOrg(t.app, 'acme', 'Acme Corp');
@@ -232,6 +234,15 @@ describe('settings: config editor and config API', () => {
     expect(fake.requests[0].headers.authorization).toBe(`Bearer ${KEY_A}`);
     expect((await chat(devToken, 'second/m2')).status).toBe(404);
     expect((await q("select action from audit_event where action like 'config.%' order by created_at")).map((r) => r.action)).toEqual(['config.save', 'config.save', 'config.save', 'config.restore']);
+
+    // A new key with the same last four characters still shows in the diff.
+    const current = keep(await api(rootToken).get('/api/v1/config').expect(200));
+    const rekeyed = keep(await api(rootToken).post('/api/v1/config', { reason: 'rotate the key', document: { ...current.body.document, providers: { ...current.body.document.providers, fake: { ...current.body.document.providers.fake, apikey: KEY_A2 } } } }).expect(201));
+    const rotation = keep(await api(rootToken).get(`/api/v1/config/diff?from=${n + 2}&to=${rekeyed.body.version}`).expect(200));
+    expect(rotation.body.changes).toEqual([{ path: 'providers.fake.apikey', before: '••••AAWX', after: '••••AAWX (replaced)' }]);
+    fake.reset();
+    expect((await chat(devToken, 'fake/m1')).status).toBe(200);
+    expect(fake.requests[0].headers.authorization).toBe(`Bearer ${KEY_A2}`);
   });
 
   it('history, version and diff pages; restore from the page', async () => {
@@ -353,13 +364,13 @@ describe('settings: config editor and config API', () => {
     expect(carried.text).toContain('were not carried over');
     const all = seen.join('\n');
     expect(all.length).toBeGreaterThan(10_000);
-    for (const key of [KEY_A, KEY_B, KEY_ECHO]) {
+    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) {
       expect(all).not.toContain(key);
       expect(all).not.toContain(key.slice(0, -4));
     }
     const dump = await dumpDatabase(t.db.url);
     expect(dump).toContain('enc:v1:');
-    for (const key of [KEY_A, KEY_B, KEY_ECHO]) expect(dump).not.toContain(key);
+    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) expect(dump).not.toContain(key);
   });
 
   it('is read-only in file mode, with a note; preview and test connection still work', async () => {

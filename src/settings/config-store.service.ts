@@ -254,6 +254,18 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
     const [va, vb] = [await this.view(a), await this.view(b)];
     const fa = flatten(va.document);
     const fb = flatten(vb.document);
+    // A key replaced by one with the same last four characters masks the same: compare the
+    // stored values (a new encryption each time a key is typed) and say it was replaced.
+    const raw = await this.pool.query<{ id: string; keys: Record<string, string> | null }>(
+      `select id, (select jsonb_object_agg(k, v->>'apikey') from jsonb_each(document->'providers') as p(k, v) where v ? 'apikey') as keys from config_version where id = any($1::bigint[])`,
+      [[a, b]],
+    );
+    const keysOf = (n: number) => raw.rows.find((r) => Number(r.id) === n)?.keys ?? {};
+    for (const [name, stored] of Object.entries(keysOf(b))) {
+      const path = `providers.${name}.apikey`;
+      const before = keysOf(a)[name];
+      if (before !== undefined && before !== stored && fa.get(path) === fb.get(path)) fb.set(path, `${String(fb.get(path))} (replaced)`);
+    }
     const out: { path: string; before: unknown; after: unknown }[] = [];
     for (const path of [...new Set([...fa.keys(), ...fb.keys()])].sort()) {
       const before = fa.get(path);
