@@ -133,8 +133,36 @@ describe('settings in the browser', () => {
     expect(problems).toEqual([]);
   }, 90_000);
 
+  it('changes a price, compares the two versions in the history and restores the first', async () => {
+    await page.goto(`${t.url}/ui/settings`);
+    const card = page.locator('[data-testid=provider]').first();
+    await card.locator('[data-testid=price-output]').fill('20');
+    await page.fill('[data-testid=save-reason]', 'output got dearer');
+    await page.click('[data-testid=save-config]');
+    await page.locator('[data-testid=config-saved]').waitFor();
+    const [first, second] = (await q<{ id: string }>('select id from config_version order by id')).map((r) => r.id);
+
+    await page.click('[data-testid=tab-history]');
+    await page.waitForURL(`${t.url}/ui/settings/history`);
+    expect(await page.textContent(`tr[data-version="${second}"]`)).toContain('output got dearer');
+    await page.click('[data-testid=compare]');
+    await page.waitForURL((u) => u.pathname === '/ui/settings/diff');
+    expect(await page.locator('[data-testid=diff] tbody tr').count()).toBe(1);
+    expect(await page.textContent('tr[data-path="pricing.newprov/newmodel.output"]')).toMatch(/15\s*20/);
+
+    await page.goto(`${t.url}/ui/settings/versions/${first}`);
+    await page.fill('[data-testid=restore-reason]', 'too expensive');
+    await page.click('[data-testid=restore]');
+    await page.locator('[data-testid=restored]').waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/ui/settings/versions/${Number(second) + 1}`);
+    const [a, b] = await q('select document from config_version where id = any($1::bigint[]) order by id', [[first, Number(second) + 1]]);
+    expect(b.document).toEqual(a.document);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it('shows JSON schema problems by line, jumps to them, and refuses to save', async () => {
     const before = (await q('select count(*)::int as n from config_version'))[0].n;
+    await page.goto(`${t.url}/ui/settings`);
     await page.click('[data-testid=tab-json]');
     await page.locator('[data-testid=json-text]').waitFor();
     const text = await page.inputValue('[data-testid=json-text]');
