@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { PoolClient } from 'pg';
 import type { UsageRecord } from '../usage/usage-record';
 import type { CaptureSettings } from './capture-policy';
-import { callerSecrets, Redactor } from './redaction';
+import { callerSecrets, Redactor, redactorFor } from './redaction';
 import { StreamReassembler } from './stream-reassembly';
 
 /**
@@ -164,7 +164,7 @@ function capChunks(chunks: Buffer[], cap: number, red: Redactor): string {
 const noNul = (s: string | null) => (s !== null && s.includes('\u0000') ? s.replace(/\u0000/g, '\uFFFD') : s);
 
 export function captureRow(r: UsageRecord, c: RequestCapture): CaptureRow {
-  const red = new Redactor([...callerSecrets(c.requestHeaders as Record<string, unknown>), ...c.providerKeys], c.settings.patterns);
+  const red = redactorFor(c.providerKeys, c.settings.patterns).with(callerSecrets(c.requestHeaders as Record<string, unknown>));
   const cap = c.settings.capBytes;
   let requestText = c.requestBody;
   if (requestText === null && c.requestBytes === 0 && c.requestObject !== undefined && c.requestObject !== null) {

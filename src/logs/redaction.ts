@@ -17,35 +17,61 @@ const SECRET_HEADER_NAME = /(^|[-_])(api[-_]?key|key|secret|token|password|passw
  * Google and Slack tokens, JWTs and PEM private keys.
  */
 const BUILTIN = [
-  /sk-[A-Za-z0-9_-]{20,}/g,
-  /\bBearer\s+[A-Za-z0-9._~+/-]{12,}=*/gi,
-  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,
-  /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g,
-  /\bgithub_pat_[A-Za-z0-9_]{40,}\b/g,
-  /\bAIza[0-9A-Za-z_-]{35}\b/g,
-  /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g,
-  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
-];
+  /sk-[A-Za-z0-9_-]{20,}/,
+  /\b[Bb][Ee][Aa][Rr][Ee][Rr]\s+[A-Za-z0-9._~+/-]{12,}=*/,
+  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/,
+  /\bgh[pousr]_[A-Za-z0-9]{30,}\b/,
+  /\bgithub_pat_[A-Za-z0-9_]{40,}\b/,
+  /\bAIza[0-9A-Za-z_-]{35}\b/,
+  /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/,
+  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/,
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/,
+].map((r) => r.source);
+
+/** Whether a header name is a credential's, remembered per name (the same few hundred recur). */
+const secretName = new Map<string, boolean>();
+function isSecretHeader(name: string): boolean {
+  let v = secretName.get(name);
+  if (v === undefined) {
+    v = SECRET_HEADERS.has(name) || SECRET_HEADER_NAME.test(name);
+    if (secretName.size < 2000) secretName.set(name, v);
+  }
+  return v;
+}
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class Redactor {
-  private readonly literal: RegExp | null;
+  /** Literals and built-in formats as one alternation: one pass over each text. */
+  private readonly known: RegExp;
+  private readonly extra: string[];
 
+  /**
+   * `literals` are the long-lived secrets (provider keys; the regex is compiled once per set, see
+   * `redactorFor`), `extra` the request's own (the caller's token), replaced as plain strings.
+   */
   constructor(
     literals: readonly string[],
     private readonly patterns: readonly RegExp[],
+    extra: readonly string[] = [],
   ) {
     // Longest first, so a key that contains another is replaced whole.
     const lits = [...new Set(literals.filter((s) => s && s.length >= 8))].sort((a, b) => b.length - a.length);
-    this.literal = lits.length ? new RegExp(lits.map(escapeRe).join('|'), 'g') : null;
+    this.known = new RegExp([...lits.map(escapeRe), ...BUILTIN].join('|'), 'g');
+    this.extra = extra.filter((s) => s && s.length >= 8);
+  }
+
+  /** The same redactor with the request's own secrets added (shares the compiled expression). */
+  with(extra: readonly string[]): Redactor {
+    const r = Object.create(Redactor.prototype) as Redactor;
+    Object.assign(r, { known: this.known, patterns: this.patterns, extra: extra.filter((s) => s && s.length >= 8) });
+    return r;
   }
 
   text(s: string): string {
     let out = s;
-    if (this.literal) out = out.replace(this.literal, REDACTED);
-    for (const re of BUILTIN) out = out.replace(re, REDACTED);
+    for (const x of this.extra) if (out.includes(x)) out = out.split(x).join(REDACTED);
+    out = out.replace(this.known, REDACTED);
     for (const re of this.patterns) {
       re.lastIndex = 0;
       out = out.replace(re, REDACTED);
@@ -59,9 +85,11 @@ export class Redactor {
     if (!h) return out;
     for (const [k, v] of Object.entries(h)) {
       if (v === undefined || v === null) continue;
-      const name = k.toLowerCase();
+      // Node gives lower-case names already; the upstream's may not be.
+      const name = /[A-Z]/.test(k) ? k.toLowerCase() : k;
       const value = Array.isArray(v) ? v.map(String).join(name === 'set-cookie' ? '\n' : ', ') : String(v);
-      out[name] = SECRET_HEADERS.has(name) || SECRET_HEADER_NAME.test(name) ? REDACTED : this.text(value);
+      // Nothing shorter than 8 characters is a key Sluice knows (most header values are short).
+      out[name] = isSecretHeader(name) ? REDACTED : value.length >= 8 || this.patterns.length ? this.text(value) : value;
     }
     return out;
   }
@@ -79,4 +107,15 @@ export function callerSecrets(h: Record<string, unknown> | null | undefined): st
   const key = h['x-api-key'];
   if (typeof key === 'string' && key.trim()) out.push(key.trim());
   return out;
+}
+
+const cache = new WeakMap<readonly string[], { patterns: readonly RegExp[]; red: Redactor }>();
+
+/** A redactor for a set of provider keys and patterns, compiled once per config. */
+export function redactorFor(keys: readonly string[], patterns: readonly RegExp[]): Redactor {
+  const hit = cache.get(keys);
+  if (hit && hit.patterns === patterns) return hit.red;
+  const red = new Redactor(keys, patterns);
+  cache.set(keys, { patterns, red });
+  return red;
 }
