@@ -163,9 +163,12 @@ describe('settings in the browser', () => {
   it('shows JSON schema problems by line, jumps to them, and refuses to save', async () => {
     const before = (await q('select count(*)::int as n from config_version'))[0].n;
     await page.goto(`${t.url}/ui/settings`);
-    await page.click('[data-testid=tab-json]');
+    // An unsaved change in the visual editor carried over to the JSON editor.
+    await page.locator('[data-testid=provider]').first().locator('[data-testid=price-input]').fill('4');
+    await page.click('[data-testid=to-json]');
     await page.locator('[data-testid=json-text]').waitFor();
     const text = await page.inputValue('[data-testid=json-text]');
+    expect(text).toMatch(/"newprov\/newmodel": \{\s+"input": 4,/);
     expect(text).toContain('"apikey": "••••KQXZ"');
     expect(text).not.toContain(KEY);
     const lines = text.split('\n');

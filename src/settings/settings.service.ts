@@ -227,9 +227,11 @@ export class SettingsService {
     const { doc, typedKeys, renames } = this.draftOf(f);
     const stored = (await this.store.view()).document;
     const out = structuredClone(doc);
-    for (const name of typedKeys) {
+    for (const [name, p] of Object.entries<Doc>(out.providers && typeof out.providers === 'object' ? out.providers : {})) {
+      // "Keep the stored key" (and a typed key, which is not sent back) show as the stored mask.
+      if (!p || typeof p !== 'object' || (!typedKeys.has(name) && p.apikey !== MASK)) continue;
       const was = stored.providers?.[renames[name] ?? name]?.apikey;
-      if (out.providers?.[name]) out.providers[name].apikey = typeof was === 'string' ? was : MASK;
+      p.apikey = typeof was === 'string' ? was : MASK;
     }
     return { model: editorModel(out), text: prettyJson(out), droppedKeys: [...typedKeys], document: out };
   }
