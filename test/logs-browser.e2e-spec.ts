@@ -116,6 +116,10 @@ describe('logs and tool use in the browser', () => {
     await row.locator('[data-testid=session-requests] tr[data-request]').nth(2).waitFor();
     expect(await row.locator('tr[data-request]').count()).toBe(3);
     expect(await row.locator('tr[data-request]').nth(1).textContent()).toContain('Read');
+    await row.locator('[data-testid=collapse-session]').click();
+    await row.locator('tr[data-request]').first().waitFor({ state: 'detached' });
+    await row.locator('[data-testid=expand-session]').click();
+    await row.locator('[data-testid=session-requests] tr[data-request]').nth(2).waitFor();
 
     await row.locator('tr[data-request]').nth(1).locator('[data-testid=open-request]').click();
     const detail = page.locator('#request-panel [data-testid=request-detail]');

@@ -111,9 +111,11 @@ describe('request capture and sessions', () => {
         history.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: `output of ${use.name}` }] });
       }
     }
-    // Claude Code's side request (a title) without tools, not streamed, same session.
+    // Claude Code's side request (a title) without tools, not streamed, same session; older
+    // versions put the session in metadata.user_id as user_<device>_account_<id>_session_<uuid>.
     fake.next({ usage: { input: 50, output: 8 } });
-    await cc.messages.create({ model: 'claude-haiku', max_tokens: 64, metadata, messages: [{ role: 'user', content: 'Summarise this conversation in five words.' }] });
+    const legacy = { user_id: `user_${DEVICE}_account_acct-7_session_${SESSION}` };
+    await cc.messages.create({ model: 'claude-haiku', max_tokens: 64, metadata: legacy, messages: [{ role: 'user', content: 'Summarise this conversation in five words.' }] });
 
     const [s] = await q(`select * from session where external_id = $1`, [SESSION]);
     expect(s).toMatchObject({
