@@ -235,4 +235,4 @@ function sluiceTarget({ name = 'sluice', config, setup, env: extraEnv = {} } = {
   };
 }
 
-module.exports = { SkipTarget, directTarget, portkeyTarget, sluiceTarget, UPSTREAM_KEY };
+module.exports = { SkipTarget, directTarget, portkeyTarget, sluiceTarget, waitHttpOk, UPSTREAM_KEY };

@@ -1,0 +1,218 @@
+'use strict';
+// What pages.js measures, page by page: the URL for a range and role, and how to compute the same
+// numbers from raw request_log rows.
+//
+// The raw side runs the pages' own repository (dist/src/usage/analytics.repository.js) with the
+// same filters as the page service builds, in the same Promise.all groups, on a pool of the same
+// size, but every rollup table in its SQL is replaced by request_log projected to the rollup's
+// columns (bucket = the rollup's UTC bucket of created_at, one request per row), and its range
+// condition is put on created_at so daily partitions are pruned as they would be for any query
+// over raw rows. The number of active sessions, which the pages read from the session table, is
+// computed from raw rows with the writer's grouping (client session id, else a 30-minute gap).
+// So "raw" answers exactly what the page shows, straight from the requests.
+//
+// Keep the per-page call lists in step with src/usage/*-page.service.ts and my-dashboard.service.ts.
+const path = require('node:path');
+const { ROOT } = require('./children');
+
+const NONE = '00000000-0000-0000-0000-000000000000';
+const dist = (p) => require(path.join(ROOT, 'dist', 'src', ...p.split('/')));
+
+/** Bench ranges: the page preset that matches each (pages offer different lists), and the zone. */
+const RANGES = {
+  '1d': { usage: '1d', people: '24h', dashboard: '24h', models: '24h', adoption: 'today' },
+  '1w': { usage: '1w', people: '7d', dashboard: '7d', models: '7d', adoption: '7d' },
+  '30d': { usage: '30d', people: '30d', dashboard: '30d', models: '30d', adoption: '30d' },
+  // Most viewers are not in UTC: their day buckets come from hour rollups (720 per 30 days).
+  '30d@NY': { base: '30d', tz: 'America/New_York' },
+};
+const rangeSpec = (key) => {
+  const r = RANGES[key];
+  if (!r) throw new Error(`unknown bench range ${key} (known: ${Object.keys(RANGES).join(', ')})`);
+  return r.base ? { ...RANGES[r.base], tz: r.tz } : { ...r, tz: 'UTC' };
+};
+
+/** Query parameters of a page for a bench range. Adoption has no one-day preset: today, as a custom range. */
+function rangeQuery(group, key) {
+  const s = rangeSpec(key);
+  const q = {};
+  if (s[group] === 'today') {
+    const today = dist('usage/time-zone.js').localDate(s.tz, Date.now());
+    Object.assign(q, { range: 'custom', from: today, to: today });
+  } else q.range = s[group];
+  if (s.tz !== 'UTC') q.tz = s.tz;
+  return q;
+}
+const resolve = (group, key) => {
+  const q = rangeQuery(group, key);
+  return dist('usage/analytics-range.js').resolveRange(group, q, rangeSpec(key).tz);
+};
+
+/** The rollup-shaped projection of raw rows for a rollup granularity. */
+const RAW = (g) => `(select created_at, date_trunc('${g}', created_at at time zone 'UTC') at time zone 'UTC' as bucket, org_id,
+    coalesce(team_id, '${NONE}'::uuid) as team_id, coalesce(token_id, '${NONE}'::uuid) as token_id,
+    coalesce(owner_user_id, '${NONE}'::uuid) as owner_user_id, coalesce(service_account_id, '${NONE}'::uuid) as service_account_id,
+    coalesce(end_user, '') as end_user, coalesce(provider, '') as provider, coalesce(model, '') as model,
+    case endpoint when 'embeddings' then 'embedding' when 'count_tokens' then 'other' else 'completion' end as endpoint_class,
+    case when cancelled then 'cancelled' when status >= 500 then '5xx' when status >= 400 then '4xx' else '2xx' end as status_class,
+    coalesce(tags, '{}') as tags,
+    1::bigint as requests, (status >= 400)::int::bigint as failures, input_tokens::bigint as input_tokens, output_tokens::bigint as output_tokens,
+    cost_micros, latency_ms as latency_ms_sum
+   from request_log)`;
+
+/** The repository's SQL with raw rows in place of rollups. */
+function rawify(sql) {
+  let n = 0;
+  const out = sql
+    .replace(/\busage_rollup_(minute|hour|day)\s+(\w+)/g, (_, g, a) => {
+      n++;
+      return `${RAW(g)} ${a}`;
+    })
+    .replace(/\b(\w+)\.bucket (>=|<) (\$\d+)::timestamptz/g, '$1.created_at $2 $3::timestamptz');
+  return { sql: out, rollup: n > 0 };
+}
+
+/** A pg pool wrapper for the repository: rollup reads become raw reads; `stats` counts them. */
+function rawPool(pool) {
+  const stats = { queries: 0, rawQueries: 0 };
+  return {
+    stats,
+    query(sql, params) {
+      const r = rawify(sql);
+      stats.queries++;
+      if (r.rollup) stats.rawQueries++;
+      if (/\bfrom session s\b/.test(sql)) throw new Error('activeSessions must go through rawSessions');
+      return pool.query(r.sql, params);
+    },
+  };
+}
+
+/** Active sessions in the filter's range from raw rows: explicit ids per caller, else 30-minute gaps per caller and client. */
+async function rawSessions(pool, f) {
+  const params = [f.from, f.to];
+  const p = (v) => (params.push(v), `$${params.length}`);
+  const parts = ['created_at >= $1', 'created_at < $2'];
+  if (f.orgIds) parts.push(`org_id = any(${p(f.orgIds)}::uuid[])`);
+  if (f.person) {
+    const email = `lower(end_user) = ${p(f.person.email.toLowerCase())}`;
+    parts.push(f.person.userId ? `(owner_user_id = ${p(f.person.userId)}::uuid or ${email})` : email);
+  }
+  const ck = `coalesce(token_id::text, case when service_account_id is not null then 'sa:' || service_account_id::text else 'org:' || org_id::text end) || '|' || coalesce(end_user, '')`;
+  const r = await pool.query(
+    `with r as (select ${ck} as ck, org_id, coalesce(client, '') as cl, session_id, created_at from request_log where ${parts.join(' and ')})
+     select (select count(*) from (select distinct org_id, ck, session_id from r where session_id is not null) e)
+          + (select count(*) from (select case when created_at - lag(created_at) over (partition by ck, cl order by created_at) <= interval '30 minutes' then 0 else 1 end as brk
+                                     from r where session_id is null) g where brk = 1) as n`,
+    params,
+  );
+  return Number(r.rows[0].n);
+}
+
+/**
+ * The page services' reads, per page, as functions of (repo, ctx) where ctx = { range, filter,
+ * scope, sessions(f) }. Each returns the promises the service awaits together, in order.
+ */
+const READS = {
+  async usage(repo, c) {
+    const level = c.scope.orgIds ? 'token' : 'org';
+    await Promise.all([repo.totals(c.filter), repo.top(c.filter, level, { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }), repo.models(c.filter)]);
+    await repo.series(c.filter, c.range); // requests.json
+    await repo.models(c.filter); // models.json
+  },
+  async people(repo, c) {
+    const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
+    const [, , table, axis] = await Promise.all([
+      repo.totals(c.filter),
+      repo.activeUsers(c.filter),
+      repo.people(c.filter, 'user', opts),
+      repo.axis(c.range),
+      repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
+      repo.teams(c.scope.orgIds),
+      repo.tags(c.scope.orgIds, c.scope.person),
+    ]);
+    const keys = table.rows.map((r) => r.key);
+    await Promise.all([repo.modelsOf(c.filter, 'user', keys), repo.trendOf(c.filter, c.range, 'user', keys)]);
+    void axis;
+    await repo.activeUsersSeries(c.filter, c.range); // activity.json
+  },
+  async adoption(repo, c) {
+    const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
+    await Promise.all([repo.totals(c.filter), repo.activeUsers(c.filter), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter)]);
+    await repo.activeUsersSeries(c.filter, c.range); // active.json
+    await repo.tokenDistribution(c.filter); // distribution.json
+    await repo.models(c.filter); // models.json
+  },
+  async models(repo, c) {
+    await repo.models(c.filter);
+  },
+  async dashboard(repo, c) {
+    await Promise.all([repo.totals(c.filter), c.sessions(c.filter), repo.models(c.filter), repo.recentActivity(c.filter, 20)]);
+    await repo.models(c.filter); // models.json
+    await repo.series(c.filter, c.range, 'model'); // activity.json
+  },
+};
+
+/** Scope of a role on the usage-style pages (AnalyticsScopes.resolve with org=all). */
+function scopeOf(role, ctx) {
+  const p = ctx.people[role];
+  if (role === 'globalAdmin') return { orgIds: null, person: null };
+  if (role === 'orgAdmin') return { orgIds: [p.orgId], person: null };
+  return { orgIds: [p.orgId], person: { userId: p.id, email: p.email.toLowerCase() } };
+}
+/** Whose dashboard and over which organizations (AnalyticsScopes.subject). */
+function subjectOf(role, ctx, other) {
+  const viewer = ctx.people[role];
+  const s = other ? ctx.people.member : viewer;
+  const orgIds = role === 'globalAdmin' ? null : [s.orgId];
+  return { orgIds, person: { userId: s.id, email: s.email } };
+}
+
+const qs = (o) => new URLSearchParams(o).toString();
+const raw = (group, read, scopeFn) => async (rangeKey, role, ctx, pool) => {
+  const { AnalyticsRepository } = dist('usage/analytics.repository.js');
+  const wrapped = rawPool(pool);
+  const repo = new AnalyticsRepository(wrapped);
+  const range = resolve(group, rangeKey);
+  const scope = scopeFn(role, ctx);
+  const filter = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: scope.person };
+  await READS[read](repo, { range, filter, scope, sessions: (f) => rawSessions(pool, f) });
+  return wrapped.stats;
+};
+
+const PAGES = [
+  { name: 'dashboard', group: 'dashboard', roles: ['orgAdmin', 'member'], url: (r) => `/ui?${qs(rangeQuery('dashboard', r))}`, raw: raw('dashboard', 'dashboard', (role, ctx) => subjectOf(role, ctx, false)) },
+  {
+    name: 'dashboard/:email',
+    group: 'dashboard',
+    roles: ['globalAdmin', 'orgAdmin'],
+    url: (r, ctx) => `/ui/dashboard/${encodeURIComponent(ctx.people.member.email)}?${qs(rangeQuery('dashboard', r))}`,
+    raw: raw('dashboard', 'dashboard', (role, ctx) => subjectOf(role, ctx, true)),
+  },
+  { name: 'usage', group: 'usage', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/usage?${qs(rangeQuery('usage', r))}`, raw: raw('usage', 'usage', scopeOf) },
+  { name: 'usage/people', group: 'people', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/usage/people?${qs(rangeQuery('people', r))}`, raw: raw('people', 'people', scopeOf) },
+  { name: 'adoption', group: 'adoption', roles: ['globalAdmin', 'orgAdmin'], url: (r) => `/ui/adoption?${qs(rangeQuery('adoption', r))}`, raw: raw('adoption', 'adoption', scopeOf) },
+  { name: 'models', group: 'models', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/models?${qs(rangeQuery('models', r))}`, raw: raw('models', 'models', scopeOf) },
+];
+
+/**
+ * Live mode as public/js/analytics.js does it while the tab is visible: every data-live-interval
+ * ms (default 5 s) ask data-live-src whether usage was written for what the page shows; when the
+ * version grew, fetch the page again as an htmx partial, then app.js fetches the partial's chart
+ * JSON (new chart elements are drawn after the swap). The viewers open these pages (1d ranges,
+ * which is what people leave open), spread over the roles.
+ */
+const LIVE = {
+  describe: 'poll /ui/live every data-live-interval (5 s); when it changed, reload the body partial and its charts',
+  viewers: (ctx, k) => {
+    const open = [
+      { page: 'usage', role: 'globalAdmin', url: `/ui/usage?${qs(rangeQuery('usage', '1d'))}` },
+      { page: 'usage', role: 'orgAdmin', url: `/ui/usage?${qs(rangeQuery('usage', '1d'))}` },
+      { page: 'dashboard', role: 'member', url: `/ui?${qs(rangeQuery('dashboard', '1d'))}` },
+      { page: 'usage/people', role: 'orgAdmin', url: `/ui/usage/people?${qs(rangeQuery('people', '1d'))}` },
+      { page: 'usage', role: 'member', url: `/ui/usage?${qs(rangeQuery('usage', '1d'))}` },
+    ];
+    return Array.from({ length: k }, (_, i) => open[i % open.length]);
+  },
+};
+
+module.exports = { PAGES, LIVE, RANGES, rawify };
