@@ -23,7 +23,9 @@
     });
   }
   document.addEventListener('DOMContentLoaded', function () { drawCharts(document); });
-  document.addEventListener('htmx:after:swap', function (e) { drawCharts(e.target || document); });
+  // The event fires on the element that made the request (often a form), not on the swapped
+  // target, so look everywhere: charts already drawn are marked and skipped.
+  document.addEventListener('htmx:after:swap', function () { drawCharts(document); });
 
   // The synchronizer token from <meta name="csrf-token">, sent on every htmx request (the server
   // ignores it on safe methods). Plain forms carry it in a hidden _csrf field instead.

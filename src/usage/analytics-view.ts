@@ -47,9 +47,12 @@ export function figures(m: Measures) {
     totalTokens: total,
     totalText: compactNumber(total),
     costMicros: m.costMicros,
-    costText: formatUsd(m.costMicros),
+    costText: costText(m.costMicros),
   };
 }
+
+/** $3.41, $0.0042, and "< $0.0001" rather than a misleading $0.0000 for a few micro-dollars. */
+export const costText = (micros: number) => (micros > 0 && micros < 50 ? '< $0.0001' : formatUsd(micros));
 
 export const msText = (ms: number | null) => (ms === null ? '—' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
