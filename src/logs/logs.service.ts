@@ -370,6 +370,12 @@ export class LogsService {
     }
     const colors = ['#2563eb', '#d97706', '#059669', '#7c3aed', '#dc2626', '#0891b2', '#ca8a04', '#64748b'];
     return {
+      // Hints for public/js/charts.js: a stacked histogram, counts on the y axis.
+      kind: 'bars',
+      stacked: true,
+      tz: 'UTC',
+      units: { y: 'count' },
+      ...(points.length ? {} : { empty: 'No tool calls match.' }),
       options: {
         title: `Tool calls per ${bucket}`,
         scales: { x: { time: true } },
