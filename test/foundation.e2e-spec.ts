@@ -59,7 +59,13 @@ describe('foundation: HTTP basics on a real PostgreSQL', () => {
     const s = await signIn(t, 'layout@acme.test');
     const page = await s.get('/ui').expect(200);
     expect(page.text).toContain('<nav class="nav"');
-    for (const href of ['/ui/usage', '/ui/logs', '/ui/budgets', '/ui/settings']) expect(page.text).toContain(`href="${href}"`);
+    const nav = (html: string) => html.slice(html.indexOf('<nav class="nav"'), html.indexOf('</nav>'));
+    for (const href of ['/ui/usage', '/ui/logs', '/ui/budgets']) expect(nav(page.text)).toContain(`href="${href}"`);
+    // Admin pages are only offered to those who may open them.
+    for (const href of ['/ui/settings', '/ui/adoption', '/ui/audit']) expect(nav(page.text)).not.toContain(`href="${href}"`);
+    await createUser(t.app, { email: 'root@acme.test', globalAdmin: true });
+    const root = await (await signIn(t, 'root@acme.test')).get('/ui').expect(200);
+    for (const href of ['/ui/settings', '/ui/adoption', '/ui/audit']) expect(nav(root.text)).toContain(`href="${href}"`);
     expect(page.text).toContain('/static/vendor/htmx/htmx.min.js');
     expect(page.text).toContain('/static/vendor/uplot/uPlot.iife.min.js');
     expect(page.text).not.toMatch(/https?:\/\/(cdn|unpkg)/);
