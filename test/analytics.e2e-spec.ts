@@ -6,7 +6,7 @@ import { signIn, TestSession } from './support/session';
 import { withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 import { LiveUsageService } from '../src/usage/live-usage.service';
-import { rebuildRollups } from '../src/usage/rollups';
+import { rebuildRollups, ROLLUP_TABLES } from '../src/usage/rollups';
 
 /**
  * Every number on the analytics pages equals an independent aggregate over the raw request rows
@@ -28,6 +28,16 @@ const decode = (html: string) => html.replace(/&#x3D;/g, '=').replace(/&amp;/g, 
 function kpis(html: string): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const m of html.matchAll(/data-kpi="([^"]+)" data-value="([^"]*)"/g)) out[m[1]] = m[2] === '' ? null : Number(m[2]);
+  return out;
+}
+
+/** Per table row (`data-row`), the value of one of its cells (`data-col`). */
+function rowsOf(html: string, col: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of decode(html).matchAll(/<tr data-row="([^"]+)"([\s\S]*?)<\/tr>/g)) {
+    const v = new RegExp(`data-col="${col}" data-value="([^"]*)"`).exec(m[2]);
+    if (v) out.set(m[1], Number(v[1]));
+  }
   return out;
 }
 
@@ -348,14 +358,20 @@ describe('usage analytics pages', () => {
             count(distinct date_trunc('day', l.created_at at time zone 'UTC'))::int as days ${FROM} where ${where()} group by 1 order by 3 desc, 1 desc`);
       expect(users.map((r) => [r.user_key, Number(r.requests), Number(r.total_tokens), Number(r.active_days)])).toEqual(exp.map((r) => [r.k, r.requests, r.tokens, r.days]));
 
+      // The page's top users show the same active days (computed for the shown rows only).
+      const shown = rowsOf(page.text, 'days');
+      expect(shown.size).toBe(Math.min(25, exp.length));
+      for (const [key, days] of shown) expect([key, days]).toEqual([key, exp.find((r) => r.k === key)!.days]);
+
       const dist = (await root.get(`/ui/adoption/distribution.json?${base()}`).expect(200)).body;
       const bins = [0, 0, 0, 0, 0, 0];
       for (const r of exp) bins[r.tokens < 1000 ? 0 : Math.min(5, Math.floor(Math.log10(r.tokens)) - 2)]++;
       expect(dist.data[1]).toEqual(bins);
 
       const models = parseCsv((await root.get(`/ui/adoption/models.csv?${base()}`).expect(200)).text);
-      const expM = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(distinct ${PERSON})::int as users, count(*)::int as requests ${FROM} where ${where()} group by 1`);
-      expect(models.map((m) => [m.model, Number(m.users), Number(m.requests)]).sort()).toEqual(expM.map((m) => [m.id, m.users, m.requests]).sort());
+      const expM = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens,
+            round(sum(input_tokens + output_tokens) * 100.0 / sum(sum(input_tokens + output_tokens)) over (), 1)::text as share ${FROM} where ${where()} group by 1`);
+      expect(models.map((m) => [m.model, Number(m.requests), Number(m.total_tokens), m.token_share_percent]).sort()).toEqual(expM.map((m) => [m.id, m.requests, m.tokens, m.share]).sort());
 
       const active = (await root.get(`/ui/adoption/active.json?${base()}`).expect(200)).body;
       const expA = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as x, count(distinct ${PERSON})::int as n ${FROM} where ${where()} group by 1 order by 1`);
@@ -536,16 +552,25 @@ describe('usage analytics pages', () => {
   });
 
   describe('rollups and inputs', () => {
-    it('the rebuild produces the same rollups (tag sets included) as the writer', async () => {
-      const snap = (g: string) => raw(`select bucket, org_id, team_id, token_id, owner_user_id, service_account_id, end_user, provider, model, endpoint_class, status_class, tags::text,
-          requests, failures, input_tokens, output_tokens, cost_micros from usage_rollup_${g} order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`);
-      const before = { minute: await snap('minute'), hour: await snap('hour'), day: await snap('day') };
-      expect(before.day.some((r) => r.tags === '{Zeta,alpha}')).toBe(true);
-      expect(before.day.some((r) => r.tags === '{env:prod,proj:x}')).toBe(true);
+    it('the rebuild produces the same rollups (tag sets and narrow rollups included) as the writer', async () => {
+      const tables = ROLLUP_TABLES.flatMap((tb) => tb.grains.map((g) => ({ name: `${tb.name}_${g}`, cols: ['bucket', ...tb.dims, ...tb.measures] })));
+      expect(tables.map((x) => x.name)).toEqual(expect.arrayContaining(['usage_rollup_minute', 'usage_summary_day', 'usage_token_hour', 'usage_person_day']));
+      const snap = async () => {
+        const out: Record<string, unknown[]> = {};
+        for (const tb of tables) out[tb.name] = await raw(`select ${tb.cols.map((c) => (c === 'tags' ? 'tags::text' : c.endsWith('_sum') ? `round(${c}::numeric, 6) as ${c}` : c)).join(', ')} from ${tb.name} order by ${tb.cols.map((_, i) => i + 1).join(', ')}`);
+        out.usage_tag = await raw('select org_id, tag, last_day from usage_tag order by 1, 2');
+        return out;
+      };
+      const before = await snap();
+      expect((before.usage_rollup_day as { tags: string }[]).some((r) => r.tags === '{Zeta,alpha}')).toBe(true);
+      expect((before.usage_rollup_day as { tags: string }[]).some((r) => r.tags === '{env:prod,proj:x}')).toBe(true);
+      expect(before.usage_summary_day.length).toBeGreaterThan(5);
+      expect((before.usage_tag as { tag: string }[]).map((x) => x.tag)).toEqual(expect.arrayContaining(['Zeta', 'alpha', 'env:prod', 'proj:x', 'app:webui', 'env:dev']));
+      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1');
       await withDatabase(t.db.url, async (c) => {
         await rebuildRollups(c as never, new Date(Date.now() - 40 * DAY), new Date(Date.now() + DAY));
       });
-      expect({ minute: await snap('minute'), hour: await snap('hour'), day: await snap('day') }).toEqual(before);
+      expect(await snap()).toEqual(before);
     });
 
     it('validates time zones and dates', async () => {

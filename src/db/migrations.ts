@@ -7,6 +7,7 @@ import { Migration20261205000000_tools } from '../../migrations/Migration2026120
 import { Migration20261206000000_analytics } from '../../migrations/Migration20261206000000_analytics';
 import { Migration20261207000000_logs } from '../../migrations/Migration20261207000000_logs';
 import { Migration20261209000000_export } from '../../migrations/Migration20261209000000_export';
+import { Migration20261210000000_analytics_summaries } from '../../migrations/Migration20261210000000_analytics_summaries';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261206000000_analytics', class: Migration20261206000000_analytics },
   { name: 'Migration20261207000000_logs', class: Migration20261207000000_logs },
   { name: 'Migration20261209000000_export', class: Migration20261209000000_export },
+  { name: 'Migration20261210000000_analytics_summaries', class: Migration20261210000000_analytics_summaries },
 ];

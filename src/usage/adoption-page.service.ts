@@ -7,7 +7,7 @@ import { AnalyticsScope, AnalyticsScopes } from './analytics-scope.service';
 import { categoryChart, ChartSpec, Csv, figures, modelId, Query, qsOf, str, tableNav, tableState, timeChart, usdExact, withQs } from './analytics-view';
 import { LiveUsageService } from './live-usage.service';
 
-const SORTS: readonly PeopleSort[] = ['name', 'total', 'requests', 'cost', 'days'];
+const SORTS: readonly PeopleSort[] = ['name', 'total', 'requests', 'cost'];
 const PATH = '/ui/adoption';
 export const BINS = ['< 1k', '1k–10k', '10k–100k', '100k–1M', '1M–10M', '≥ 10M'];
 
@@ -51,12 +51,13 @@ export class AdoptionPageService {
     const c = await this.ctx(actor, q, tzCookie);
     const t = tableState(q, SORTS, { sort: 'total', dir: 'desc', per: 25 });
     const [totals, users, members, top, models] = await Promise.all([
-      this.repo.totals(c.filter),
+      this.repo.totals(c.filter, false),
       this.repo.activeUsers(c.filter),
       this.repo.memberCount(c.scope.orgIds),
       this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
       this.repo.models(c.filter),
     ]);
+    const days = await this.repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
     const totalTokens = totals.inputTokens + totals.outputTokens;
     const stateQs = qsOf(c.state);
     return {
@@ -82,11 +83,12 @@ export class AdoptionPageService {
       top: top.rows.map((r) => ({
         ...r,
         ...figures(r),
+        activeDays: days.get(r.key) ?? 0,
         label: r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key.startsWith('user:') ? '(deleted user)' : r.key),
         dashboardHref: r.email ? `/ui/dashboard/${encodeURIComponent(r.email)}` : null,
       })),
       tbl: tableNav(PATH, { ...c.state, q: c.search }, t, top.total, SORTS),
-      models: models.map((m) => ({ ...m, ...figures(m), id: modelId(m.provider, m.model), share: totalTokens ? (((m.inputTokens + m.outputTokens) * 100) / totalTokens).toFixed(1) : '0.0' })),
+      models: models.map((m) => ({ ...m, ...figures(m), id: modelId(m.provider, m.model), share: share(m.inputTokens + m.outputTokens, totalTokens) })),
       chartQs: stateQs,
       usersCsv: withQs(`${PATH}/users.csv`, qsOf({ ...c.state, q: c.search, sort: t.sort, dir: t.dir })),
       modelsCsv: withQs(`${PATH}/models.csv`, stateQs),
@@ -111,13 +113,20 @@ export class AdoptionPageService {
   async modelsChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
     const models = (await this.repo.models(c.filter)).slice(0, 20);
-    return categoryChart(models.map((m) => modelId(m.provider, m.model)), [{ label: 'People', values: models.map((m) => m.users), color: '#2f9e6e' }], { unit: 'users', empty: 'No model was used in this range.' });
+    return categoryChart(
+      models.map((m) => modelId(m.provider, m.model)),
+      [
+        { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f9e6e' },
+        { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
+      ],
+      { stacked: true, unit: 'tokens', empty: 'No model was used in this range.' },
+    );
   }
 
   async usersCsv(actor: Actor, q: Query, tzCookie: string | undefined): Promise<Csv> {
     const c = await this.ctx(actor, q, tzCookie);
     const t = tableState(q, SORTS, { sort: 'total', dir: 'desc' });
-    const top = await this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: 100_000, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } });
+    const top = await this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: 100_000, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity }, activeDays: true });
     return {
       filename: `adoption-users-${c.scope.org?.slug ?? 'all'}-${c.range.fromDate}-${c.range.toDate}.csv`,
       head: ['rank', 'name', 'email', 'user_key', 'team', 'active_days', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd'],
@@ -128,10 +137,13 @@ export class AdoptionPageService {
   async modelsCsv(actor: Actor, q: Query, tzCookie: string | undefined): Promise<Csv> {
     const c = await this.ctx(actor, q, tzCookie);
     const models = await this.repo.models(c.filter);
+    const total = models.reduce((a, m) => a + m.inputTokens + m.outputTokens, 0);
     return {
       filename: `adoption-models-${c.scope.org?.slug ?? 'all'}-${c.range.fromDate}-${c.range.toDate}.csv`,
-      head: ['model', 'provider', 'users', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd'],
-      rows: models.map((m) => [modelId(m.provider, m.model), m.provider, m.users, m.requests, m.inputTokens, m.outputTokens, m.inputTokens + m.outputTokens, usdExact(m.costMicros)]),
+      head: ['model', 'provider', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'token_share_percent', 'cost_usd'],
+      rows: models.map((m) => [modelId(m.provider, m.model), m.provider, m.requests, m.inputTokens, m.outputTokens, m.inputTokens + m.outputTokens, share(m.inputTokens + m.outputTokens, total), usdExact(m.costMicros)]),
     };
   }
 }
+
+const share = (part: number, total: number) => (total ? ((part * 100) / total).toFixed(1) : '0.0');

@@ -11,7 +11,9 @@ import type { Granularity } from './rollups';
 export class AnalyticsPool extends Pool {}
 
 export function createAnalyticsPool(url: string, max = 4): AnalyticsPool {
-  const pool = new AnalyticsPool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c statement_timeout=30000' });
+  // work_mem: a person-level aggregate over a month of an organization hashes a few hundred
+  // thousand rows; in memory that is tens of milliseconds, spilled to disk ten times more.
+  const pool = new AnalyticsPool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c statement_timeout=30000 -c work_mem=32MB' });
   pool.on('error', () => undefined);
   return pool;
 }
@@ -71,7 +73,6 @@ export interface PersonRow extends Measures {
 export interface ModelUsage extends Measures {
   provider: string;
   model: string;
-  users: number;
 }
 
 export interface Paged<T> {
@@ -81,7 +82,7 @@ export interface Paged<T> {
 
 export type TopLevel = 'org' | 'token' | 'end_user';
 export type PeopleView = 'user' | 'team';
-export type PeopleSort = 'name' | 'requests' | 'input' | 'output' | 'total' | 'cost' | 'days';
+export type PeopleSort = 'name' | 'requests' | 'input' | 'output' | 'total' | 'cost';
 export type TopSort = 'name' | 'requests' | 'input' | 'output' | 'total' | 'cost';
 
 /** Builds a parameter list while SQL text is assembled. */
@@ -112,6 +113,12 @@ const EU = (col: string) => `case when ${col} like '%@%' then lower(${col}) else
 const PERSON = `case when x.eu <> '' then x.eu
   when x.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || x.owner_user_id::text)
   when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
+  else 'unknown' end`;
+
+/** PERSON read straight off a rollup row `r` (joined to its owner `o`), so rows are grouped by person in one pass. */
+const PERSON_R = `case when r.end_user <> '' then ${EU('r.end_user')}
+  when r.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || r.owner_user_id::text)
+  when r.service_account_id <> '${NONE_UUID}' then 'sa:' || r.service_account_id::text
   else 'unknown' end`;
 
 const MEASURE_SUMS = (a = 'r') =>
@@ -165,7 +172,31 @@ function axisCte(r: AnalyticsRange, s: Sql, tz: () => string): string {
                       from generate_series(${s.p(r.from)}::timestamptz, ${s.p(r.to)}::timestamptz - interval '1 microsecond', interval '${step}') g)`;
 }
 
-const table = (g: Granularity) => `usage_rollup_${g}`;
+/** What a query groups or filters by, beyond organization and time. */
+type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tags' | 'latency';
+
+/** The rollup tables (see rollups.ts) and what each can answer. */
+const TABLES: { name: string; grains: readonly Granularity[]; has: readonly Need[] }[] = [
+  { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency'] },
+  { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token'] },
+  { name: 'usage_person', grains: ['hour', 'day'], has: ['team', 'token', 'person'] },
+  { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency'] },
+];
+
+/**
+ * The smallest rollup that answers a query exactly: it must have every dimension the query groups
+ * by and every one its filter narrows by (a member's own usage needs the person dimensions, a tag
+ * filter the full rollup), at the range's granularity.
+ */
+function table(f: RollupFilter, needs: Need[] = []): string {
+  const all = new Set<Need>(needs);
+  if (f.person) all.add('person');
+  if (f.tokenIds?.length) all.add('token');
+  if (f.teamIds?.length) all.add('team');
+  if (f.tags?.length) all.add('tags');
+  const t = TABLES.find((x) => x.grains.includes(f.source) && [...all].every((n) => x.has.includes(n)))!;
+  return `${t.name}_${f.source}`;
+}
 
 /**
  * SQL of the analytics pages. Everything reads the rollups (and the session table for "active
@@ -176,13 +207,16 @@ const table = (g: Granularity) => `usage_rollup_${g}`;
 export class AnalyticsRepository {
   constructor(private readonly pool: AnalyticsPool) {}
 
-  async totals(f: RollupFilter): Promise<Totals> {
+  /** Sums over the filter; with `latency`, also the mean response time of completions and embeddings. */
+  async totals(f: RollupFilter, latency = true): Promise<Totals> {
     const s = new Sql();
+    const lat = latency
+      ? `sum(r.latency_ms_sum) filter (where r.endpoint_class = 'completion') as lat_c, sum(r.requests) filter (where r.endpoint_class = 'completion') as n_c,
+         sum(r.latency_ms_sum) filter (where r.endpoint_class = 'embedding') as lat_e, sum(r.requests) filter (where r.endpoint_class = 'embedding') as n_e`
+      : 'null as lat_c, null as n_c, null as lat_e, null as n_e';
     const r = await this.pool.query(
-      `select ${MEASURE_SUMS()},
-              sum(r.latency_ms_sum) filter (where r.endpoint_class = 'completion') as lat_c, sum(r.requests) filter (where r.endpoint_class = 'completion') as n_c,
-              sum(r.latency_ms_sum) filter (where r.endpoint_class = 'embedding') as lat_e, sum(r.requests) filter (where r.endpoint_class = 'embedding') as n_e
-         from ${table(f.source)} r where ${where(f, s)}`,
+      `select ${MEASURE_SUMS()}, ${lat}
+         from ${table(f, latency ? ['latency', 'endpoint'] : [])} r where ${where(f, s)}`,
       s.params,
     );
     const x = r.rows[0];
@@ -198,11 +232,12 @@ export class AnalyticsRepository {
     const axis = axisCte(range, s, tz);
     const w = where(f, s);
     const dim = split === 'team' ? 'r.team_id::text' : split === 'model' ? `r.provider || '/' || r.model` : split === 'status' ? 'r.status_class' : `''`;
+    const src = table(f, split === 'team' ? ['team'] : split === 'model' ? ['model'] : split === 'status' ? ['status'] : []);
     const r = await this.pool.query(
       `with ${axis},
             d as (select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, sum(x.requests) as requests, sum(x.failures) as failures,
                          sum(x.input_tokens) as input_tokens, sum(x.output_tokens) as output_tokens, sum(x.cost_micros) as cost_micros
-                    from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1, 2) x
+                    from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${src} r where ${w} group by 1, 2) x
                    group by 1, 2)
        select axis.b, d.k, d.requests, d.failures, d.input_tokens, d.output_tokens, d.cost_micros
          from axis left join d on d.b = axis.b order by 1, 2`,
@@ -219,10 +254,9 @@ export class AnalyticsRepository {
     const w = where(f, s);
     const r = await this.pool.query(
       `with ${axis},
-            x as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu
-                    from ${table(f.source)} r where ${w} group by 1, 2, 3, 4),
-            p as (select x.b, ${PERSON} as person from x left join app_user o on o.id = x.owner_user_id)
-       select axis.b, count(distinct p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
+            p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, ${PERSON_R} as person
+                    from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2)
+       select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
       s.params,
     );
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
@@ -231,26 +265,20 @@ export class AnalyticsRepository {
   async activeUsers(f: RollupFilter): Promise<number> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3)
-       select count(distinct ${PERSON})::int as n from x left join app_user o on o.id = x.owner_user_id`,
+      `select count(*)::int as n from (select ${PERSON_R} from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${where(f, s)} group by 1) p`,
       s.params,
     );
     return N(r.rows[0].n);
   }
 
-  /** Requests, tokens, cost and people per provider/model. */
+  /** Requests, tokens and cost per provider/model. */
   async models(f: RollupFilter): Promise<ModelUsage[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with x as (select r.provider, r.model, r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${MEASURE_SUMS()}
-                    from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3, 4, 5)
-       select x.provider, x.model, sum(x.requests)::bigint as requests, sum(x.failures)::bigint as failures, sum(x.input_tokens)::bigint as input_tokens,
-              sum(x.output_tokens)::bigint as output_tokens, sum(x.cost_micros)::bigint as cost_micros, count(distinct ${PERSON})::int as users
-         from x left join app_user o on o.id = x.owner_user_id
-        group by 1, 2 order by 3 desc, 1, 2`,
+      `select r.provider, r.model, ${MEASURE_SUMS()} from ${table(f, ['model'])} r where ${where(f, s)} group by 1, 2 order by 3 desc, 1, 2`,
       s.params,
     );
-    return r.rows.map((x) => ({ provider: x.provider, model: x.model, users: N(x.users), ...measures(x) }));
+    return r.rows.map((x) => ({ provider: x.provider, model: x.model, ...measures(x) }));
   }
 
   /**
@@ -264,19 +292,19 @@ export class AnalyticsRepository {
     if (level === 'org') {
       body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
                      g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1) g
+                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${table(f)} r where ${w} group by 1) g
                 left join organization og on og.id = g.k::uuid`;
     } else if (level === 'token') {
       body = `select g.k, coalesce(t.name, case when g.k = '${NONE_UUID}' then '(no token)' else '(deleted token)' end) as name, null::text as slug,
                      u.email as owner_email, sa.name as service_account, g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1, 2) g
+                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${table(f, ['token'])} r where ${w} group by 1, 2) g
                 left join api_token t on t.id = g.k::uuid and t.org_id = g.org_id
                 left join app_user u on u.id = t.owner_user_id
                 left join service_account sa on sa.id = t.service_account_id and sa.org_id = g.org_id`;
     } else {
       body = `select g.k, case when g.k = '' then '(no user_id)' else g.k end as name, null::text as slug, null::text as owner_email, null::text as service_account,
                      g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.end_user as k, ${MEASURE_SUMS()} from ${table(f.source)} r where ${w} group by 1) g`;
+                from (select r.end_user as k, ${MEASURE_SUMS()} from ${table(f, ['person', 'token'])} r where ${w} group by 1) g`;
     }
     const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
@@ -304,16 +332,15 @@ export class AnalyticsRepository {
   async people(
     f: RollupFilter,
     view: PeopleView,
-    o: { sort: PeopleSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number; unitForDays: { tz: string; identity: boolean } },
+    o: { sort: PeopleSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number; unitForDays: { tz: string; identity: boolean }; activeDays?: boolean },
   ): Promise<Paged<PersonRow>> {
     const s = new Sql();
     const tz = s.lazy(o.unitForDays.tz, 'text');
     const w = where(f, s);
-    const dayExpr = bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day');
-    const base = `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.team_id, ${dayExpr} as d, ${MEASURE_SUMS()}
-                          from ${table(f.source)} r where ${w} group by 1, 2, 3, 4, 5),
-                  k as (select ${PERSON} as person, x.team_id, x.d, x.requests, x.failures, x.input_tokens, x.output_tokens, x.cost_micros
-                          from x left join app_user o on o.id = x.owner_user_id)`;
+    // Active days need one row per person and day (many); pages ask for them per shown row instead (activeDaysOf).
+    const day = o.activeDays ? `${bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day')}` : 'null::timestamptz';
+    const base = `k as (select ${PERSON_R} as person, r.team_id, ${day} as d, ${MEASURE_SUMS()}
+                          from ${table(f, ['person', 'team'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2, 3)`;
     let named: string;
     if (view === 'user') {
       // Names only of accounts that are members of the organizations shown.
@@ -341,7 +368,7 @@ export class AnalyticsRepository {
     const search = like
       ? `where lower(name) like ${like} or lower(k) like ${like} or lower(coalesce(user_email, '')) like ${like} or lower(coalesce(team_name, '')) like ${like} or lower(coalesce(team_slug, '')) like ${like}`
       : '';
-    const order: Record<PeopleSort, string> = { name: 'lower(name)', requests: 'requests', input: 'input_tokens', output: 'output_tokens', total: '(input_tokens + output_tokens)', cost: 'cost_micros', days: 'active_days' };
+    const order: Record<PeopleSort, string> = { name: 'lower(name)', requests: 'requests', input: 'input_tokens', output: 'output_tokens', total: '(input_tokens + output_tokens)', cost: 'cost_micros' };
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
     const r = await this.pool.query(
       `with ${base}, ${named},
@@ -375,10 +402,10 @@ export class AnalyticsRepository {
     const w = where(f, s);
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests from ${table(f.source)} r
+        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests from ${table(f, ['team', 'model'])} r
             where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2, 3 order by 1, 4 desc, 2, 3`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
-                        from ${table(f.source)} r where ${w} and ${personKeyFilter(s, keys)} group by 1, 2, 3, 4, 5)
+                        from ${personRows(table(f, ['person', 'model']), w, s, keys)} r group by 1, 2, 3, 4, 5)
            select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
             group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
       s.params,
@@ -396,10 +423,10 @@ export class AnalyticsRepository {
     const b = bucketExpr(range.unit, 'r.bucket', tz, range.identity);
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${table(f.source)} r
+        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${table(f, ['team'])} r
             where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, sum(r.requests)::bigint as requests
-                        from ${table(f.source)} r where ${w} and ${personKeyFilter(s, keys)} group by 1, 2, 3, 4)
+                        from ${personRows(table(f, ['person']), w, s, keys)} r group by 1, 2, 3, 4)
            select ${PERSON} as k, x.b, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
       s.params,
     );
@@ -419,13 +446,28 @@ export class AnalyticsRepository {
   async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, sum(r.input_tokens + r.output_tokens)::bigint as tokens
-                    from ${table(f.source)} r where ${where(f, s)} group by 1, 2, 3),
-            p as (select ${PERSON} as person, sum(x.tokens) as tokens from x left join app_user o on o.id = x.owner_user_id group by 1)
+      `with p as (select ${PERSON_R} as person, sum(r.input_tokens + r.output_tokens)::bigint as tokens
+                    from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${where(f, s)} group by 1)
        select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from p group by 1 order by 1`,
       s.params,
     );
     return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));
+  }
+
+  /** For the given people: on how many of the viewer's days of the range they made a request. */
+  async activeDaysOf(f: RollupFilter, range: AnalyticsRange, keys: string[]): Promise<Map<string, number>> {
+    if (!keys.length) return new Map();
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const w = where(f, s);
+    const day = bucketExpr('day', 'r.bucket', tz, range.identity && f.source === 'day');
+    const r = await this.pool.query(
+      `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${day} as d
+                    from ${personRows(table(f, ['person']), w, s, keys)} r group by 1, 2, 3, 4)
+       select ${PERSON} as k, count(distinct x.d)::int as days from x left join app_user o on o.id = x.owner_user_id group by 1`,
+      s.params,
+    );
+    return new Map(r.rows.map((x) => [x.k as string, N(x.days)]));
   }
 
   /** Sessions with a request in [from, to): the session table keeps each one's first and last request. */
@@ -494,6 +536,13 @@ export class AnalyticsRepository {
 
   /** Tags seen in the last 90 days of the organizations (the tag filter's choices). */
   async tags(orgIds: string[] | null, person: RollupFilter['person']): Promise<string[]> {
+    if (!person) {
+      const t = await this.pool.query(
+        `select distinct tag from usage_tag where ($1::uuid[] is null or org_id = any($1::uuid[])) and last_day >= now() - interval '90 days' order by 1 limit 500`,
+        [orgIds],
+      );
+      return t.rows.map((x) => x.tag);
+    }
     const s = new Sql();
     const f: RollupFilter = { from: new Date(Date.now() - 90 * 86_400_000), to: new Date(Date.now() + 86_400_000), source: 'day', orgIds, person };
     const r = await this.pool.query(
@@ -524,13 +573,26 @@ export class AnalyticsRepository {
   }
 }
 
-/** Rows that can belong to the given person keys (end-user id, owner email, or service account). */
-function personKeyFilter(s: Sql, keys: string[]): string {
+/**
+ * The rows of `tbl` (already narrowed by `w`) that belong to the given person keys: end-user ids,
+ * owners' emails, deleted owners (`user:<id>`) and service accounts (`sa:<id>`). One branch per
+ * kind, glued with UNION ALL (they are disjoint), so each uses its own index: lower(end_user),
+ * owner_user_id, token_id.
+ */
+function personRows(tbl: string, w: string, s: Sql, keys: string[]): string {
+  const uuidOf = (prefix: string) => keys.filter((k) => k.startsWith(prefix) && /^[0-9a-f-]{36}$/i.test(k.slice(prefix.length))).map((k) => k.slice(prefix.length));
   const k = s.p(keys);
-  return `(${EU('r.end_user')} = any(${k}::text[])
-           or (r.end_user = '' and r.owner_user_id in (select id from app_user where lower(email) = any(${k}::text[])))
-           or (r.end_user = '' and r.owner_user_id::text = any(select substr(x, 6) from unnest(${k}::text[]) x where x like 'user:%'))
-           or (r.end_user = '' and r.owner_user_id = '${NONE_UUID}' and r.service_account_id::text = any(select substr(x, 4) from unnest(${k}::text[]) x where x like 'sa:%')))`;
+  const branches = [
+    `lower(r.end_user) = any(${s.p(keys.map((x) => x.toLowerCase()))}::text[]) and ${EU('r.end_user')} = any(${k}::text[])`,
+    `r.end_user = '' and r.owner_user_id = any(array(select id from app_user where lower(email) = any(${k}::text[])))`,
+  ];
+  const users = uuidOf('user:');
+  if (users.length) branches.push(`r.end_user = '' and r.owner_user_id = any(${s.p(users)}::uuid[])`);
+  const sas = uuidOf('sa:');
+  if (sas.length) {
+    branches.push(`r.end_user = '' and r.owner_user_id = '${NONE_UUID}' and r.token_id = any(array(select id from api_token where service_account_id = any(${s.p(sas)}::uuid[])))`);
+  }
+  return `(${branches.map((b) => `select r.* from ${tbl} r where ${w} and ${b}`).join(' union all ')})`;
 }
 
 function likeEscape(s: string): string {

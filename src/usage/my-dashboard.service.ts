@@ -55,7 +55,7 @@ export class MyDashboardService {
   async page(actor: Actor, email: string | undefined, q: Query, tzCookie: string | undefined) {
     const c = await this.ctx(actor, email, q, tzCookie);
     const [totals, sessions, models, recent] = await Promise.all([
-      this.repo.totals(c.filter),
+      this.repo.totals(c.filter, false),
       this.repo.activeSessions(c.filter),
       this.repo.models(c.filter),
       this.repo.recentActivity(c.filter, RECENT),

@@ -74,7 +74,7 @@ export class PeoplePageService {
     if (!c) return { title: 'People and teams', nav: 'people', noOrg: true };
     const t = tableState(q, SORTS, { sort: 'requests', dir: 'desc' });
     const [totals, users, table, axis, tokens, teams, tags] = await Promise.all([
-      this.repo.totals(c.filter),
+      this.repo.totals(c.filter, false),
       this.repo.activeUsers(c.filter),
       this.repo.people(c.filter, c.view, { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
       this.repo.axis(c.range),

@@ -6,14 +6,6 @@ export type Granularity = (typeof GRANULARITIES)[number];
 
 export const NONE_UUID = '00000000-0000-0000-0000-000000000000';
 
-const DIMS = ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model', 'endpoint_class', 'status_class'] as const;
-const MEASURES = ['requests', 'failures', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_micros', 'latency_ms_sum', 'ttft_ms_sum', 'ttft_count'] as const;
-const DIM_TYPES: Record<(typeof DIMS)[number], string> = {
-  org_id: 'uuid', team_id: 'uuid', token_id: 'uuid', owner_user_id: 'uuid', service_account_id: 'uuid',
-  end_user: 'text', provider: 'text', model: 'text', endpoint_class: 'text', status_class: 'text',
-};
-const KEY = ['bucket', ...DIMS, 'tags'].join(', ');
-
 /**
  * A request's tags as the rollups key them: deduplicated and sorted by UTF-8 bytes, which is the
  * order of PostgreSQL's "C" collation used by the rebuild, so both paths produce the same key.
@@ -38,83 +30,178 @@ function truncate(d: Date, g: Granularity): Date {
   return t;
 }
 
+// Dimensions and measures: how the writer reads them from a record and the rebuild from request_log.
+
+export type Dim = 'org_id' | 'team_id' | 'token_id' | 'owner_user_id' | 'service_account_id' | 'end_user' | 'provider' | 'model' | 'endpoint_class' | 'status_class' | 'tags';
+export type Measure =
+  | 'requests' | 'failures' | 'input_tokens' | 'output_tokens' | 'cached_input_tokens' | 'cache_write_tokens' | 'reasoning_tokens'
+  | 'cost_micros' | 'latency_ms_sum' | 'ttft_ms_sum' | 'ttft_count';
+
+const DIM: Record<Dim, { type: string; of: (r: UsageRecord) => string; raw: string }> = {
+  org_id: { type: 'uuid', of: (r) => r.orgId, raw: 'org_id' },
+  team_id: { type: 'uuid', of: (r) => r.teamId ?? NONE_UUID, raw: `coalesce(team_id, '${NONE_UUID}')` },
+  token_id: { type: 'uuid', of: (r) => r.tokenId ?? NONE_UUID, raw: `coalesce(token_id, '${NONE_UUID}')` },
+  owner_user_id: { type: 'uuid', of: (r) => r.ownerUserId ?? NONE_UUID, raw: `coalesce(owner_user_id, '${NONE_UUID}')` },
+  service_account_id: { type: 'uuid', of: (r) => r.serviceAccountId ?? NONE_UUID, raw: `coalesce(service_account_id, '${NONE_UUID}')` },
+  end_user: { type: 'text', of: (r) => r.endUser ?? '', raw: `coalesce(end_user, '')` },
+  provider: { type: 'text', of: (r) => r.provider ?? '', raw: `coalesce(provider, '')` },
+  model: { type: 'text', of: (r) => r.model ?? '', raw: `coalesce(model, '')` },
+  endpoint_class: { type: 'text', of: (r) => endpointClass(r.endpoint), raw: `case endpoint when 'embeddings' then 'embedding' when 'count_tokens' then 'other' else 'completion' end` },
+  status_class: { type: 'text', of: (r) => statusClass(r.status, r.cancelled), raw: `case when cancelled then 'cancelled' when status >= 500 then '5xx' when status >= 400 then '4xx' else '2xx' end` },
+  // Tag sets travel to the upsert as JSON text: unnest() would flatten a two-dimensional array.
+  tags: { type: 'text', of: (r) => JSON.stringify(canonicalTags(r.tags)), raw: TAGS_SQL },
+};
+
+const MEASURE: Record<Measure, { type: 'int8' | 'float8'; of: (r: UsageRecord) => number; raw: string }> = {
+  requests: { type: 'int8', of: () => 1, raw: 'count(*)' },
+  failures: { type: 'int8', of: (r) => (r.status >= 400 ? 1 : 0), raw: 'count(*) filter (where status >= 400)' },
+  input_tokens: { type: 'int8', of: (r) => r.inputTokens, raw: 'sum(input_tokens)' },
+  output_tokens: { type: 'int8', of: (r) => r.outputTokens, raw: 'sum(output_tokens)' },
+  cached_input_tokens: { type: 'int8', of: (r) => r.cachedInputTokens, raw: 'sum(cached_input_tokens)' },
+  cache_write_tokens: { type: 'int8', of: (r) => r.cacheWriteTokens, raw: 'sum(cache_write_tokens)' },
+  reasoning_tokens: { type: 'int8', of: (r) => r.reasoningTokens, raw: 'sum(reasoning_tokens)' },
+  cost_micros: { type: 'int8', of: (r) => r.costMicros, raw: 'sum(cost_micros)' },
+  latency_ms_sum: { type: 'float8', of: (r) => r.latencyMs, raw: 'sum(latency_ms)' },
+  ttft_ms_sum: { type: 'float8', of: (r) => r.ttftMs ?? 0, raw: 'coalesce(sum(ttft_ms), 0)' },
+  ttft_count: { type: 'int8', of: (r) => (r.ttftMs === null ? 0 : 1), raw: 'count(ttft_ms)' },
+};
+
+export interface RollupTable {
+  /** Tables are `<name>_<granularity>`. */
+  name: string;
+  grains: readonly Granularity[];
+  dims: readonly Dim[];
+  measures: readonly Measure[];
+}
+
+const BASIC: readonly Measure[] = ['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'];
+
 /**
- * Adds a batch of usage records to the minute, hour and day rollups: aggregated in memory first,
- * then one upsert per granularity, inside the writer's transaction.
+ * The full rollup has every dimension (exact answers for any filter, per person, per token); the
+ * narrow ones answer the common page queries over whole organizations without reading one row
+ * per person, token, tag set and model for every bucket: `usage_summary` (per model, endpoint
+ * and status class), `usage_token` (per team and token) and `usage_person` (per team, token,
+ * owner, service account and end-user id). All are written in the writer's transaction.
+ */
+export const ROLLUP_TABLES: readonly RollupTable[] = [
+  {
+    name: 'usage_rollup',
+    grains: GRANULARITIES,
+    dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model', 'endpoint_class', 'status_class', 'tags'],
+    measures: Object.keys(MEASURE) as Measure[],
+  },
+  { name: 'usage_summary', grains: ['hour', 'day'], dims: ['org_id', 'provider', 'model', 'endpoint_class', 'status_class'], measures: [...BASIC, 'cached_input_tokens', 'latency_ms_sum'] },
+  { name: 'usage_token', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id'], measures: BASIC },
+  { name: 'usage_person', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC },
+];
+
+const FULL = ROLLUP_TABLES[0];
+const tableNames = () => ROLLUP_TABLES.flatMap((t) => t.grains.map((g) => `${t.name}_${g}`));
+
+/**
+ * Adds a batch of usage records to every rollup: aggregated in memory first, then one upsert per
+ * table, inside the writer's transaction. Rows go in key order so concurrent writers (several
+ * Sluice processes) lock shared rows in the same order and cannot deadlock on them.
  */
 export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): Promise<void> {
-  for (const g of GRANULARITIES) {
-    const groups = new Map<string, { bucket: Date; dims: (string)[]; tags: string; m: number[] }>();
-    for (const r of batch) {
-      const bucket = truncate(r.createdAt, g);
-      const dims = [
-        r.orgId, r.teamId ?? NONE_UUID, r.tokenId ?? NONE_UUID, r.ownerUserId ?? NONE_UUID, r.serviceAccountId ?? NONE_UUID,
-        r.endUser ?? '', r.provider ?? '', r.model ?? '', endpointClass(r.endpoint), statusClass(r.status, r.cancelled),
-      ];
-      const tags = JSON.stringify(canonicalTags(r.tags));
-      const key = bucket.getTime() + '\u0000' + dims.join('\u0000') + '\u0000' + tags;
-      let grp = groups.get(key);
-      if (!grp) {
-        grp = { bucket, dims, tags, m: MEASURES.map(() => 0) };
-        groups.set(key, grp);
-      }
-      const m = grp.m;
-      m[0] += 1;
-      m[1] += r.status >= 400 ? 1 : 0;
-      m[2] += r.inputTokens;
-      m[3] += r.outputTokens;
-      m[4] += r.cachedInputTokens;
-      m[5] += r.cacheWriteTokens;
-      m[6] += r.reasoningTokens;
-      m[7] += r.costMicros;
-      m[8] += r.latencyMs;
-      m[9] += r.ttftMs ?? 0;
-      m[10] += r.ttftMs === null ? 0 : 1;
-    }
-    const rows = [...groups.values()];
-    // Tag sets travel as JSON text (unnest would flatten a two-dimensional array).
-    const params: unknown[][] = [rows.map((x) => x.bucket), ...DIMS.map((_, i) => rows.map((x) => x.dims[i])), rows.map((x) => x.tags), ...MEASURES.map((_, i) => rows.map((x) => x.m[i]))];
-    const types = ['timestamptz', ...DIMS.map((d) => DIM_TYPES[d]), 'text', ...MEASURES.map((m) => (m.endsWith('_sum') ? 'float8' : 'int8'))];
-    const cols = ['bucket', ...DIMS, 'tags', ...MEASURES];
-    await client.query(
-      `insert into usage_rollup_${g} as r (${cols.join(', ')})
-       select ${cols.map((c) => (c === 'tags' ? 'array(select jsonb_array_elements_text(u.tags::jsonb))' : `u.${c}`)).join(', ')}
-         from unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) as u(${cols.join(', ')})
-       on conflict (${KEY}) do update set ${MEASURES.map((m) => `${m} = r.${m} + excluded.${m}`).join(', ')}`,
-      params,
-    );
+  for (const t of ROLLUP_TABLES) {
+    for (const g of t.grains) await upsertOne(client, t, g, batch);
   }
+  await upsertTags(client, batch);
+}
+
+async function upsertOne(client: PoolClient, t: RollupTable, g: Granularity, batch: UsageRecord[]): Promise<void> {
+  const groups = new Map<string, { bucket: Date; dims: string[]; m: number[] }>();
+  const ofs = t.measures.map((m) => MEASURE[m].of);
+  for (const r of batch) {
+    const bucket = truncate(r.createdAt, g);
+    const dims = t.dims.map((d) => DIM[d].of(r));
+    const key = bucket.toISOString() + '\u0000' + dims.join('\u0000');
+    let grp = groups.get(key);
+    if (!grp) {
+      grp = { bucket, dims, m: t.measures.map(() => 0) };
+      groups.set(key, grp);
+    }
+    for (let i = 0; i < ofs.length; i++) grp.m[i] += ofs[i](r);
+  }
+  const rows = [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+  const cols = ['bucket', ...t.dims, ...t.measures];
+  const types = ['timestamptz', ...t.dims.map((d) => DIM[d].type), ...t.measures.map((m) => MEASURE[m].type)];
+  const params: unknown[][] = [rows.map((x) => x.bucket), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...t.measures.map((_, i) => rows.map((x) => x.m[i]))];
+  await client.query(
+    `insert into ${t.name}_${g} as r (${cols.join(', ')})
+     select ${cols.map((c) => (c === 'tags' ? 'array(select jsonb_array_elements_text(u.tags::jsonb))' : `u.${c}`)).join(', ')}
+       from unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) with ordinality as u(${cols.join(', ')}, n)
+      order by u.n
+     on conflict (bucket, ${t.dims.join(', ')}) do update set ${t.measures.map((m) => `${m} = r.${m} + excluded.${m}`).join(', ')}`,
+    params,
+  );
+}
+
+/** Tags seen per organization and the last day they were seen: the tag filter's choices. */
+async function upsertTags(client: PoolClient, batch: UsageRecord[]): Promise<void> {
+  const seen = new Map<string, { org: string; tag: string; day: Date }>();
+  for (const r of batch) {
+    for (const tag of canonicalTags(r.tags)) {
+      const key = `${r.orgId}\u0000${tag}`;
+      const day = truncate(r.createdAt, 'day');
+      const cur = seen.get(key);
+      if (!cur || cur.day < day) seen.set(key, { org: r.orgId, tag, day });
+    }
+  }
+  if (!seen.size) return;
+  const rows = [...seen.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
+  await client.query(
+    `insert into usage_tag as t (org_id, tag, last_day)
+     select * from unnest($1::uuid[], $2::text[], $3::timestamptz[])
+     on conflict (org_id, tag) do update set last_day = greatest(t.last_day, excluded.last_day)`,
+    [rows.map((x) => x.org), rows.map((x) => x.tag), rows.map((x) => x.day)],
+  );
 }
 
 /**
- * Recomputes rollups for [from, to) from raw request rows. The rollup tables are locked for the
- * duration, so writers that commit meanwhile wait and then add their rows on top: nothing is
- * counted twice or missed.
+ * Recomputes rollups for [from, to) from raw rows: the full rollup from request_log, the narrow
+ * ones from the freshly rebuilt full rollup (the same sums, far fewer rows to read). The rollup
+ * tables are locked for the duration, so writers that commit meanwhile wait and then add their
+ * rows on top: nothing is counted twice or missed.
  */
-export async function rebuildRollups(client: PoolClient, from: Date, to: Date): Promise<Record<Granularity, number>> {
-  const out = {} as Record<Granularity, number>;
+export async function rebuildRollups(client: PoolClient, from: Date, to: Date): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
   await client.query('begin');
   try {
-    await client.query(`lock table ${GRANULARITIES.map((g) => `usage_rollup_${g}`).join(', ')} in exclusive mode`);
+    await client.query(`lock table ${tableNames().join(', ')}, usage_tag in exclusive mode`);
     for (const g of GRANULARITIES) {
-      await client.query(`delete from usage_rollup_${g} where bucket >= $1 and bucket < $2`, [from, to]);
+      await client.query(`delete from ${FULL.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
       const r = await client.query(
-        `insert into usage_rollup_${g} (${KEY}, ${MEASURES.join(', ')})
-         select date_trunc('${g}', created_at at time zone 'UTC') at time zone 'UTC',
-                org_id, coalesce(team_id, '${NONE_UUID}'), coalesce(token_id, '${NONE_UUID}'), coalesce(owner_user_id, '${NONE_UUID}'),
-                coalesce(service_account_id, '${NONE_UUID}'), coalesce(end_user, ''), coalesce(provider, ''), coalesce(model, ''),
-                case endpoint when 'embeddings' then 'embedding' when 'count_tokens' then 'other' else 'completion' end,
-                case when cancelled then 'cancelled' when status >= 500 then '5xx' when status >= 400 then '4xx' else '2xx' end,
-                ${TAGS_SQL},
-                count(*), count(*) filter (where status >= 400), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens),
-                sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_micros), sum(latency_ms), coalesce(sum(ttft_ms), 0), count(ttft_ms)
+        `insert into ${FULL.name}_${g} (bucket, ${FULL.dims.join(', ')}, ${FULL.measures.join(', ')})
+         select date_trunc('${g}', created_at at time zone 'UTC') at time zone 'UTC', ${FULL.dims.map((d) => DIM[d].raw).join(', ')},
+                ${FULL.measures.map((m) => MEASURE[m].raw).join(', ')}
            from request_log
           where created_at >= $1 and created_at < $2
-          group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`,
+          group by ${FULL.dims.map((_, i) => i + 2).join(', ')}, 1`,
         [from, to],
       );
       out[g] = r.rowCount ?? 0;
     }
+    for (const t of ROLLUP_TABLES.slice(1)) {
+      for (const g of t.grains) {
+        await client.query(`delete from ${t.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
+        const r = await client.query(
+          `insert into ${t.name}_${g} (bucket, ${t.dims.join(', ')}, ${t.measures.join(', ')})
+           select bucket, ${t.dims.join(', ')}, ${t.measures.map((m) => `sum(${m})`).join(', ')}
+             from ${FULL.name}_${g} where bucket >= $1 and bucket < $2
+            group by bucket, ${t.dims.join(', ')}`,
+          [from, to],
+        );
+        out[`${t.name.replace(/^usage_/, '')} ${g}`] = r.rowCount ?? 0;
+      }
+    }
+    await client.query(
+      `insert into usage_tag as t (org_id, tag, last_day)
+       select org_id, tag, max(bucket) from usage_rollup_day, unnest(tags) tag where bucket >= $1 and bucket < $2 group by 1, 2
+       on conflict (org_id, tag) do update set last_day = greatest(t.last_day, excluded.last_day)`,
+      [from, to],
+    );
     await client.query('commit');
     return out;
   } catch (e) {

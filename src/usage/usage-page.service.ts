@@ -130,9 +130,9 @@ export class UsagePageService {
       const id = modelId(provider, model);
       const u = byId.get(id);
       byId.delete(id);
-      return { id, provider, model, configured: true, users: u?.users ?? 0, ...figures(u ?? { requests: 0, failures: 0, inputTokens: 0, outputTokens: 0, costMicros: 0 }) };
+      return { id, provider, model, configured: true, ...figures(u ?? { requests: 0, failures: 0, inputTokens: 0, outputTokens: 0, costMicros: 0 }) };
     });
-    for (const [id, u] of byId) rows.push({ id, provider: u.provider, model: u.model, configured: false, users: u.users, ...figures(u) });
+    for (const [id, u] of byId) rows.push({ id, provider: u.provider, model: u.model, configured: false, ...figures(u) });
     return rows.sort((a, b) => b.requests - a.requests || a.id.localeCompare(b.id));
   }
 
