@@ -280,6 +280,10 @@ describe('usage analytics pages', () => {
       expect(rows.map((r) => [r.team, Number(r.active_users), Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd]).sort()).toEqual(
         exp.map((r) => [r.team, r.users, r.requests, r.input, r.output, usd(r.cost)]).sort(),
       );
+      const html = await admin.get(`/ui/usage/people?${base()}&view=team`).expect(200);
+      expect(rowsOf(html.text, 'requests')).toEqual(new Map([[s.team.core, exp.find((r) => r.team === 'core').requests], [s.team.web, exp.find((r) => r.team === 'web').requests]]));
+      expect(html.text).toMatch(/class="team-badge"[^>]*>core</);
+      expect(html.text).not.toContain(`>${s.team.web}<`);
       const chart = (await admin.get(`/ui/usage/people/activity.json?${base()}&view=team`).expect(200)).body;
       expect(chart.stacked).toBe(true);
       const labels = chart.options.series.slice(1).map((x: { label: string }) => x.label);

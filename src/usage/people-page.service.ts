@@ -131,12 +131,18 @@ export class PeoplePageService {
     return rows.map((r, i) => {
       const mine = models.filter((m) => m.key === r.key).map((m) => modelId(m.provider, m.model));
       const values = axis.map(() => 0);
-      for (const p of trend) if (p.key === r.key) values[idx.get(p.t.getTime()) ?? -1] = p.requests;
+      for (const p of trend) {
+        const at = idx.get(p.t.getTime());
+        if (p.key === r.key && at !== undefined) values[at] = p.requests;
+      }
       return {
         ...r,
         ...figures(r),
         n: i,
-        label: r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key.startsWith('user:') ? '(deleted user)' : r.key),
+        label:
+          c.view === 'team'
+            ? r.teamName ?? (r.key === '00000000-0000-0000-0000-000000000000' ? '(no team)' : '(deleted team)')
+            : r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key.startsWith('user:') ? '(deleted user)' : r.key),
         teamColor: r.teamId ? TEAM_COLORS[hash(r.teamId) % TEAM_COLORS.length] : null,
         models: mine.slice(0, 3),
         moreModels: mine.length > 3 ? mine.length - 3 : 0,
