@@ -262,6 +262,17 @@ describe('usage analytics pages', () => {
       expect(rows.map((r) => [r.user_key, Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()).toEqual(
         exp.map((r) => [r.k, r.requests, r.input, r.output, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
       );
+      // In UTC the models come from the per-person-and-model day rollup: the same answer.
+      const utc = parseCsv((await admin.get(`/ui/usage/people.csv?org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`).expect(200)).text);
+      const expUtc = await raw(`select ${PERSON} as k, count(*)::int as requests, string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models
+            ${FROM} where l.org_id = '${s.org.acme}' and ${customBounds('UTC', wide.from, wide.to)} group by 1`);
+      expect(utc.map((r) => [r.user_key, Number(r.requests), r.models.split(' ').sort().join(' ')]).sort()).toEqual(expUtc.map((r) => [r.k, r.requests, r.models.split(' ').sort().join(' ')]).sort());
+      const utcPage = await admin.get(`/ui/usage/people?org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC&per=100`).expect(200);
+      const cells = [...decode(utcPage.text).matchAll(/<tr data-row="([^"]+)"[\s\S]*?<td class="models-cell" title="([^"]*)"/g)];
+      expect(cells.length).toBe(utc.length);
+      for (const m of cells) {
+        expect([m[1], m[2].split(', ').sort().join(' ')]).toEqual([m[1], expUtc.find((r) => r.k === m[1])!.models.split(' ').sort().join(' ')]);
+      }
       // Alice through her token and through the service (end-user id in another case) is one person.
       const aliceRow = rows.find((r) => r.user_key === 'alice@acme.test')!;
       expect(aliceRow.email).toBe('alice@acme.test');

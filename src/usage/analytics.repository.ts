@@ -13,7 +13,7 @@ export class AnalyticsPool extends Pool {}
 export function createAnalyticsPool(url: string, max = 4): AnalyticsPool {
   // work_mem: a person-level aggregate over a month of an organization hashes a few hundred
   // thousand rows; in memory that is tens of milliseconds, spilled to disk ten times more.
-  const pool = new AnalyticsPool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c statement_timeout=30000 -c work_mem=32MB' });
+  const pool = new AnalyticsPool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c statement_timeout=30000 -c work_mem=64MB' });
   pool.on('error', () => undefined);
   return pool;
 }
@@ -115,11 +115,17 @@ const PERSON = `case when x.eu <> '' then x.eu
   when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
   else 'unknown' end`;
 
-/** PERSON read straight off a rollup row `r` (joined to its owner `o`), so rows are grouped by person in one pass. */
-const PERSON_R = `case when r.end_user <> '' then ${EU('r.end_user')}
-  when r.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || r.owner_user_id::text)
-  when r.service_account_id <> '${NONE_UUID}' then 'sa:' || r.service_account_id::text
-  else 'unknown' end`;
+/**
+ * Rollup rows grouped by their raw person dimensions first (cheap hashing of ids), then mapped to
+ * people: `x` has owner_user_id, service_account_id, eu, the `extra` columns and the sums; `p` adds
+ * `person`. Byte-order ("C") text keeps the grouping and sorting of people cheap.
+ */
+function peopleCte(tbl: string, w: string, extra: { expr: string; as: string }[], sums: string): string {
+  const cols = extra.map((e) => `${e.expr} as ${e.as}`);
+  return `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} collate "C" as eu${cols.length ? ', ' + cols.join(', ') : ''}, ${sums}
+                  from ${tbl} r where ${w} group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')}),
+          p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
+}
 
 const MEASURE_SUMS = (a = 'r') =>
   `sum(${a}.requests)::bigint as requests, sum(${a}.failures)::bigint as failures, sum(${a}.input_tokens)::bigint as input_tokens,
@@ -173,14 +179,16 @@ function axisCte(r: AnalyticsRange, s: Sql, tz: () => string): string {
 }
 
 /** What a query groups or filters by, beyond organization and time. */
-type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tags' | 'latency';
+type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tags' | 'latency' | 'sums';
 
 /** The rollup tables (see rollups.ts) and what each can answer. */
 const TABLES: { name: string; grains: readonly Granularity[]; has: readonly Need[] }[] = [
-  { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency'] },
-  { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token'] },
-  { name: 'usage_person', grains: ['hour', 'day'], has: ['team', 'token', 'person'] },
-  { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency'] },
+  { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency', 'sums'] },
+  { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token', 'sums'] },
+  { name: 'usage_person', grains: ['hour', 'day'], has: ['team', 'token', 'person', 'sums'] },
+  // Requests only (no failures, tokens or cost).
+  { name: 'usage_person_model', grains: ['day'], has: ['team', 'token', 'person', 'model'] },
+  { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency', 'sums'] },
 ];
 
 /**
@@ -188,8 +196,9 @@ const TABLES: { name: string; grains: readonly Granularity[]; has: readonly Need
  * by and every one its filter narrows by (a member's own usage needs the person dimensions, a tag
  * filter the full rollup), at the range's granularity.
  */
-function table(f: RollupFilter, needs: Need[] = []): string {
+function table(f: RollupFilter, needs: Need[] = [], requestsOnly = false): string {
   const all = new Set<Need>(needs);
+  if (!requestsOnly) all.add('sums');
   if (f.person) all.add('person');
   if (f.tokenIds?.length) all.add('token');
   if (f.teamIds?.length) all.add('team');
@@ -253,8 +262,9 @@ export class AnalyticsRepository {
     const axis = axisCte(range, s, tz);
     const w = where(f, s);
     const r = await this.pool.query(
+      // One row per person and bucket: join the owner once per row and hash (bucket, person) in one pass.
       `with ${axis},
-            p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, ${PERSON_R} as person
+            p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, (${PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.')}) collate "C" as person
                     from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2)
        select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
       s.params,
@@ -265,7 +275,8 @@ export class AnalyticsRepository {
   async activeUsers(f: RollupFilter): Promise<number> {
     const s = new Sql();
     const r = await this.pool.query(
-      `select count(*)::int as n from (select ${PERSON_R} from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${where(f, s)} group by 1) p`,
+      `with ${peopleCte(table(f, ['person']), where(f, s), [], 'count(*) as n')}
+       select count(distinct person)::int as n from p`,
       s.params,
     );
     return N(r.rows[0].n);
@@ -338,9 +349,10 @@ export class AnalyticsRepository {
     const tz = s.lazy(o.unitForDays.tz, 'text');
     const w = where(f, s);
     // Active days need one row per person and day (many); pages ask for them per shown row instead (activeDaysOf).
-    const day = o.activeDays ? `${bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day')}` : 'null::timestamptz';
-    const base = `k as (select ${PERSON_R} as person, r.team_id, ${day} as d, ${MEASURE_SUMS()}
-                          from ${table(f, ['person', 'team'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2, 3)`;
+    const extra = [{ expr: 'r.team_id', as: 'team_id' }];
+    if (o.activeDays) extra.push({ expr: bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day'), as: 'd' });
+    const base = `${peopleCte(table(f, ['person', 'team']), w, extra, MEASURE_SUMS())},
+                  k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     let named: string;
     if (view === 'user') {
       // Names only of accounts that are members of the organizations shown.
@@ -405,7 +417,7 @@ export class AnalyticsRepository {
         ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests from ${table(f, ['team', 'model'])} r
             where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2, 3 order by 1, 4 desc, 2, 3`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
-                        from ${personRows(table(f, ['person', 'model']), w, s, keys)} r group by 1, 2, 3, 4, 5)
+                        from ${personRows(table(f, ['person', 'model'], true), w, s, keys)} r group by 1, 2, 3, 4, 5)
            select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
             group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
       s.params,
@@ -446,9 +458,9 @@ export class AnalyticsRepository {
   async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with p as (select ${PERSON_R} as person, sum(r.input_tokens + r.output_tokens)::bigint as tokens
-                    from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${where(f, s)} group by 1)
-       select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from p group by 1 order by 1`,
+      `with ${peopleCte(table(f, ['person']), where(f, s), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
+            t as (select person, sum(tokens) as tokens from p group by 1)
+       select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from t group by 1 order by 1`,
       s.params,
     );
     return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));

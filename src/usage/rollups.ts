@@ -81,7 +81,8 @@ const BASIC: readonly Measure[] = ['requests', 'failures', 'input_tokens', 'outp
  * narrow ones answer the common page queries over whole organizations without reading one row
  * per person, token, tag set and model for every bucket: `usage_summary` (per model, endpoint
  * and status class), `usage_token` (per team and token) and `usage_person` (per team, token,
- * owner, service account and end-user id). All are written in the writer's transaction.
+ * owner, service account and end-user id) and `usage_person_model` (that and the model, per day).
+ * All are written in the writer's transaction.
  */
 export const ROLLUP_TABLES: readonly RollupTable[] = [
   {
@@ -93,6 +94,8 @@ export const ROLLUP_TABLES: readonly RollupTable[] = [
   { name: 'usage_summary', grains: ['hour', 'day'], dims: ['org_id', 'provider', 'model', 'endpoint_class', 'status_class'], measures: [...BASIC, 'cached_input_tokens', 'latency_ms_sum'] },
   { name: 'usage_token', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id'], measures: BASIC },
   { name: 'usage_person', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC },
+  // The models each person used per day (the people table's Models column), a tenth of the full rollup's rows for them.
+  { name: 'usage_person_model', grains: ['day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model'], measures: ['requests'] },
 ];
 
 const FULL = ROLLUP_TABLES[0];
