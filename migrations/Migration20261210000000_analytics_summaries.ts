@@ -7,7 +7,7 @@ const BASIC = `
   output_tokens bigint not null default 0,
   cost_micros bigint not null default 0`;
 
-const TABLES: { name: string; grains?: string[]; dims: string; key: string; measures: string; extra: string[] }[] = [
+const TABLES: { name: string; dims: string; key: string; measures: string; extra: string[] }[] = [
   {
     name: 'usage_summary',
     dims: 'org_id uuid not null, provider text not null, model text not null, endpoint_class text not null, status_class text not null',
@@ -29,21 +29,13 @@ const TABLES: { name: string; grains?: string[]; dims: string; key: string; meas
     measures: BASIC,
     extra: ['(org_id, bucket)', '(owner_user_id, bucket)', '(lower(end_user), bucket)', '(token_id, bucket)'],
   },
-  {
-    name: 'usage_person_model',
-    grains: ['day'],
-    dims: 'org_id uuid not null, team_id uuid not null, token_id uuid not null, owner_user_id uuid not null, service_account_id uuid not null, end_user text not null, provider text not null, model text not null',
-    key: 'org_id, team_id, token_id, owner_user_id, service_account_id, end_user, provider, model',
-    measures: '\n  requests bigint not null default 0',
-    extra: ['(owner_user_id, bucket)', '(lower(end_user), bucket)', '(token_id, bucket)'],
-  },
 ];
 
 /**
  * Narrow rollups next to the full one (see src/usage/rollups.ts): at ten million requests the full
  * day rollup holds about one row per person, token, model, status and tag set a day, too many to
  * sum for an organization-wide page in a few milliseconds. These hold only what those pages group
- * by (per model and status; per token; per person; per person and model) and are filled here from the existing full
+ * by (per model and status; per token; per person) and are filled here from the existing full
  * rollups, then kept by the usage writer and `sluice rollups rebuild`. `usage_tag` lists the tags
  * seen per organization for the tag filter. A member's own sessions are found by end-user id too.
  */
@@ -52,7 +44,7 @@ export class Migration20261210000000_analytics_summaries extends Migration {
 
   override up(): void {
     for (const t of TABLES) {
-      for (const g of t.grains ?? ['hour', 'day']) {
+      for (const g of ['hour', 'day']) {
         this.addSql(`create table ${t.name}_${g} (bucket timestamptz not null, ${t.dims},${t.measures},
   primary key (bucket, ${t.key}));`);
         t.extra.forEach((cols, i) => this.addSql(`create index ${t.name}_${g}_${i}_idx on ${t.name}_${g} ${cols};`));

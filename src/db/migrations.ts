@@ -8,6 +8,7 @@ import { Migration20261206000000_analytics } from '../../migrations/Migration202
 import { Migration20261207000000_logs } from '../../migrations/Migration20261207000000_logs';
 import { Migration20261209000000_export } from '../../migrations/Migration20261209000000_export';
 import { Migration20261210000000_analytics_summaries } from '../../migrations/Migration20261210000000_analytics_summaries';
+import { Migration20261211000000_analytics_person_model } from '../../migrations/Migration20261211000000_analytics_person_model';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -24,4 +25,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261207000000_logs', class: Migration20261207000000_logs },
   { name: 'Migration20261209000000_export', class: Migration20261209000000_export },
   { name: 'Migration20261210000000_analytics_summaries', class: Migration20261210000000_analytics_summaries },
+  { name: 'Migration20261211000000_analytics_person_model', class: Migration20261211000000_analytics_person_model },
 ];
