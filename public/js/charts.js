@@ -148,8 +148,8 @@
         };
 
     var opts = Object.assign({}, o, {
-      width: el.clientWidth || 600,
-      height: Number(el.getAttribute('data-height')) || 240,
+      width: o.width || el.clientWidth || 600,
+      height: o.height || Number(el.getAttribute('data-height')) || 240,
       series: [xSeries].concat(ys),
       scales: scales,
       axes: o.axes || [xAxis, yAxis],
