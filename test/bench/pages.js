@@ -16,10 +16,12 @@
 //      what the live-mode pages do.
 // Prints tables and one JSON line, writes test/bench/results/pages-latest.json. Never asserts.
 //
-// Knobs (env): BENCH_PAGE_N (30 measured requests per URL), BENCH_PAGE_WARMUP (3),
-// BENCH_RAW_RUNS (3), BENCH_RANGES (1d,1w,30d), BENCH_PAGES (subset by name), BENCH_ROLES,
+// Knobs (env): BENCH_PAGE_N (30 measured requests per URL), BENCH_PAGE_WARMUP (2),
+// BENCH_COMBO_SECONDS (8: a page × role × range stops measuring after this, so slow pages get
+// fewer samples; n is printed), BENCH_RAW_RUNS (3), BENCH_RAW_SECONDS (600: budget of the raw
+// side, measured last), BENCH_RANGES (1d,1w,30d,30d@NY), BENCH_PAGES (subset by name), BENCH_ROLES,
 // BENCH_LIVE_VIEWERS (20), BENCH_TPUT_SECONDS (8), BENCH_REPS (3), BENCH_SKIP_LIVE=1,
-// BENCH_SKIP_RAW=1, BENCH_HARD_LIMIT_SECONDS (1200, after seeding), BENCH_SEED_LIMIT_SECONDS
+// BENCH_SKIP_RAW=1, BENCH_HARD_LIMIT_SECONDS (1500, after seeding), BENCH_SEED_LIMIT_SECONDS
 // (1800), BENCH_RESEED=1, BENCH_ROWS / BENCH_DAYS (seed size), BENCH_DATABASE_URL (a PostgreSQL
 // server URL; default 127.0.0.1:5432, else the embedded PostgreSQL), BENCH_PAGES_DB (database name).
 const fs = require('node:fs');
@@ -48,10 +50,11 @@ const CFG = {
   ranges: envList('BENCH_RANGES', Object.keys(RANGES)),
   pages: envList('BENCH_PAGES', null),
   roles: envList('BENCH_ROLES', ['globalAdmin', 'orgAdmin', 'member']),
-  warmup: envNum('BENCH_PAGE_WARMUP', 3),
+  warmup: envNum('BENCH_PAGE_WARMUP', 2),
   n: envNum('BENCH_PAGE_N', 30),
-  comboDeadlineMs: 60_000,
-  raw: { runs: envNum('BENCH_RAW_RUNS', 3), slowMs: 3000, deadlineMs: 420_000 },
+  // Slow pages get fewer samples: each page × role × range stops after this long.
+  comboDeadlineMs: envNum('BENCH_COMBO_SECONDS', 8) * 1000,
+  raw: { runs: envNum('BENCH_RAW_RUNS', 3), slowMs: 3000, deadlineMs: envNum('BENCH_RAW_SECONDS', 600) * 1000 },
   live: {
     viewers: envNum('BENCH_LIVE_VIEWERS', 20),
     concurrency: 64,
@@ -61,7 +64,7 @@ const CFG = {
     upstreamDelayMs: 20,
   },
   targets: { p95Ms: 150, rawRatio: 50, liveDrop: 0.1 },
-  hardLimitMs: envNum('BENCH_HARD_LIMIT_SECONDS', 1200) * 1000,
+  hardLimitMs: envNum('BENCH_HARD_LIMIT_SECONDS', 1500) * 1000,
   seedLimitMs: envNum('BENCH_SEED_LIMIT_SECONDS', 1800) * 1000,
 };
 const ROLE_LABEL = { globalAdmin: 'global admin', orgAdmin: 'org admin', member: 'member' };
@@ -146,6 +149,7 @@ function chartUrls(html) {
 }
 
 // ----- measuring pages -----
+const MIN_ROUNDS = 2;
 /** load.summarize plus the 95th percentile (the pages' target). */
 function stats95(values) {
   const s = values.filter(Number.isFinite).sort((a, b) => a - b);
@@ -162,8 +166,12 @@ async function measurePageCombo(http, cookie, url, { warmup, n, deadlineMs }) {
   ];
   for (const it of items) it.samples = [];
   const errors = [];
+  // The first load above warmed the page; a slow page gets no further warm-up. Measuring stops at
+  // n rounds, or at the deadline once MIN_ROUNDS are in (so slow pages still get a p50/p95).
+  if (first.ms > 1000) warmup = 0;
   const deadline = Date.now() + deadlineMs;
-  for (let round_ = 0; round_ < warmup + n && Date.now() < deadline; round_++) {
+  for (let round_ = 0; round_ < warmup + n; round_++) {
+    if (Date.now() > deadline && round_ >= warmup + MIN_ROUNDS) break;
     for (const it of items) {
       const r = await http('GET', it.url, { headers: it.headers });
       if (r.status !== 200) {
@@ -184,26 +192,11 @@ async function measurePageCombo(http, cookie, url, { warmup, n, deadlineMs }) {
 }
 
 // ----- raw SQL -----
-/** Runs one page's raw computation `runs` times after a warm-up (a slow first run counts as both). */
-async function measureRaw(run, { runs, slowMs }) {
-  const times = [];
-  let firstMs = null;
-  let stats = null;
-  for (let i = 0; i < runs + 1; i++) {
-    const s = process.hrtime.bigint();
-    stats = await run();
-    const ms = Number(process.hrtime.bigint() - s) / 1e6;
-    if (i === 0) {
-      firstMs = ms;
-      if (ms > slowMs) {
-        times.push(ms);
-        runs = Math.min(runs, 2);
-      }
-      continue;
-    }
-    times.push(ms);
-  }
-  return { ...stats95(times), firstMs, queries: stats.queries, rawQueries: stats.rawQueries };
+/** One timed run of a page's raw computation. */
+async function rawRun(run) {
+  const s = process.hrtime.bigint();
+  const stats = await run();
+  return { ms: Number(process.hrtime.bigint() - s) / 1e6, stats };
 }
 
 // ----- live mode -----
@@ -310,35 +303,7 @@ async function main() {
     else log(`${c.page.name.padEnd(18)} ${c.range.padStart(6)} ${ROLE_LABEL[c.role].padEnd(12)} page p50 ${f(r.page.p50, 1)} p95 ${f(r.page.p95, 1)} · partial p95 ${f(r.partial.p95, 1)} · ${r.charts.length} chart(s) p95 ${r.charts.map((x) => f(x.p95, 1)).join('/') || '—'} ms${r.errors.length ? ` · errors: ${r.errors.join('; ')}` : ''}`);
   }
 
-  // ----- 2b. the same numbers from raw rows -----
-  const loadBeforeRaw = load1();
-  if (process.env.BENCH_SKIP_RAW !== '1') {
-    // The same pool size as the pages' AnalyticsPool, so parallel reads stay parallel.
-    const rawPool = new pg.Pool({ connectionString: seeded.dbUrl, max: 4, application_name: 'bench-raw' });
-    cleanups.push(() => rawPool.end().catch(() => undefined));
-    const deadline = Date.now() + CFG.raw.deadlineMs;
-    const cache = new Map();
-    log(`raw: the same numbers from request_log (${CFG.raw.runs} runs each after a warm-up; a run slower than ${CFG.raw.slowMs / 1000}s counts as both)`);
-    for (const c of combos) {
-      if (!c.result || c.result.status !== 200) continue;
-      if (Date.now() > deadline) {
-        c.raw = { skipped: 'raw time budget used up' };
-        continue;
-      }
-      const key = `${c.page.name}|${c.role}|${c.range}`;
-      try {
-        if (!cache.has(key)) cache.set(key, await measureRaw(() => c.page.raw(c.range, c.role, ctx, rawPool), CFG.raw));
-        c.raw = cache.get(key);
-      } catch (e) {
-        c.raw = { error: e.message };
-        log(`raw ${c.page.name} ${c.range} ${ROLE_LABEL[c.role]}: ${e.message}`);
-        continue;
-      }
-      log(`raw ${c.page.name.padEnd(18)} ${c.range.padStart(6)} ${ROLE_LABEL[c.role].padEnd(12)} p50 ${f(c.raw.p50, 0)} ms (${c.raw.rawQueries}/${c.raw.queries} queries on raw rows, ${c.raw.n} runs) → ${f(c.raw.p50 / c.result.totalP50, 0)}× the page`);
-    }
-  }
-
-  // ----- 3. live mode cost -----
+  // ----- 2b. live mode cost (before the raw side, whose time is the least predictable) -----
   let live = null;
   const loadBeforeLive = load1();
   if (process.env.BENCH_SKIP_LIVE !== '1' && LIVE) {
@@ -403,6 +368,51 @@ async function main() {
     }
   }
 
+  // ----- 3. the same numbers from raw rows -----
+  const loadBeforeRaw = load1();
+  if (process.env.BENCH_SKIP_RAW !== '1') {
+    // The same pool size as the pages' AnalyticsPool, so parallel reads stay parallel.
+    const rawPool = new pg.Pool({ connectionString: seeded.dbUrl, max: 4, application_name: 'bench-raw' });
+    cleanups.push(() => rawPool.end().catch(() => undefined));
+    const deadline = Date.now() + CFG.raw.deadlineMs;
+    const todo = combos.filter((c) => c.result && c.result.status === 200);
+    log(`raw: the same numbers from request_log, one run per page × role × range (time-zone variants reuse their base range), then more (up to ${CFG.raw.runs}, for those under ${CFG.raw.slowMs / 1000}s) while the ${CFG.raw.deadlineMs / 1000}s budget lasts`);
+    // A time-zone variant reads as many raw rows as its base range: it reuses that measurement.
+    const baseOf = (c) => todo.find((x) => x.page === c.page && x.role === c.role && x.range === RANGES[c.range].base);
+    const own = todo.filter((c) => !RANGES[c.range].base || !baseOf(c));
+    for (let pass = 0; pass < CFG.raw.runs; pass++) {
+      for (const c of own) {
+        if (Date.now() > deadline) break;
+        c.rawTimes ??= [];
+        if (c.rawError || (pass > 0 && c.rawTimes[0] > CFG.raw.slowMs)) continue;
+        try {
+          const r = await rawRun(() => c.page.raw(c.range, c.role, ctx, rawPool));
+          c.rawTimes.push(r.ms);
+          c.rawQueries = r.stats;
+        } catch (e) {
+          c.rawError = e.message;
+          log(`raw ${c.page.name} ${c.range} ${ROLE_LABEL[c.role]}: ${e.message}`);
+          continue;
+        }
+        if (pass === 0) log(`raw ${c.page.name.padEnd(18)} ${c.range.padStart(6)} ${ROLE_LABEL[c.role].padEnd(12)} ${f(c.rawTimes[0], 0)} ms (${c.rawQueries.rawQueries}/${c.rawQueries.queries} queries on raw rows) → ${f(c.rawTimes[0] / c.result.totalP50, 0)}× the page`);
+      }
+    }
+    for (const c of todo) {
+      const b = RANGES[c.range].base && baseOf(c);
+      if (b) {
+        c.rawTimes = b.rawTimes;
+        c.rawQueries = b.rawQueries;
+        c.rawError = b.rawError;
+        c.rawFrom = b.range;
+      }
+    }
+    for (const c of todo) {
+      if (c.rawError) c.raw = { error: c.rawError };
+      else if (c.rawTimes?.length) c.raw = { ...stats95(c.rawTimes), queries: c.rawQueries.queries, rawQueries: c.rawQueries.rawQueries, from: c.rawFrom ?? c.range };
+      else c.raw = { skipped: 'raw time budget used up' };
+    }
+  }
+
   // ----- report -----
   const machineEnd = load1();
   const out = [];
@@ -416,15 +426,15 @@ async function main() {
     if (!c.result) continue;
     const r = c.result;
     if (r.status !== 200) {
-      rows.push([c.page.name, c.range, ROLE_LABEL[c.role], `HTTP ${r.status}`, '', '', '', '', '', '', '', '']);
+      rows.push([c.page.name, c.range, ROLE_LABEL[c.role], '', `HTTP ${r.status}`, '', '', '', '', '', '', '', '']);
       continue;
     }
     const charts95 = r.charts.length ? Math.max(...r.charts.map((x) => x.p95)) : NaN;
     const ratio = c.raw && Number.isFinite(c.raw.p50) ? c.raw.p50 / r.totalP50 : NaN;
     const ok = r.worstP95 < CFG.targets.p95Ms && (!Number.isFinite(ratio) || ratio >= CFG.targets.rawRatio);
-    rows.push([c.page.name, c.range, ROLE_LABEL[c.role], f(r.page.p50, 1), f(r.page.p95, 1), f(r.partial.p50, 1), f(r.partial.p95, 1), r.charts.length ? `${r.charts.length}× ${f(charts95, 1)}` : '—', f(r.totalP50, 1), c.raw ? f(c.raw.p50, 0) : '—', f(ratio, 0), ok ? 'ok' : 'MISS']);
+    rows.push([c.page.name, c.range, ROLE_LABEL[c.role], r.page.n, f(r.page.p50, 1), f(r.page.p95, 1), f(r.partial.p50, 1), f(r.partial.p95, 1), r.charts.length ? `${r.charts.length}× ${f(charts95, 1)}` : '—', f(r.totalP50, 1), c.raw?.n ? `${f(c.raw.p50, 0)} (${c.raw.from !== c.range ? `=${c.raw.from}` : c.raw.n})` : c.raw?.skipped ? 'no time' : '—', f(ratio, 0), ok ? 'ok' : 'MISS']);
   }
-  out.push(table(['page', 'range', 'role', 'page p50', 'page p95', 'partial p50', 'partial p95', 'charts p95', 'page+charts p50', 'raw p50', 'raw/page', `p95<${CFG.targets.p95Ms} & ≥${CFG.targets.rawRatio}×`], rows));
+  out.push(table(['page', 'range', 'role', 'n', 'page p50', 'page p95', 'partial p50', 'partial p95', 'charts p95', 'page+charts p50', 'raw p50 (n)', 'raw/page', `p95<${CFG.targets.p95Ms} & ≥${CFG.targets.rawRatio}×`], rows));
   if (Object.keys(missing).length) out.push('', 'not measured (the page does not exist yet):', ...Object.entries(missing).map(([k, v]) => `  ${k}: ${v}`));
   const errs = combos.filter((c) => c.result?.errors?.length).map((c) => `  ${c.page.name} ${c.range} ${ROLE_LABEL[c.role]}: ${c.result.errors.join('; ')}`);
   if (errs.length) out.push('', 'errors:', ...errs);

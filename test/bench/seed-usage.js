@@ -415,8 +415,16 @@ function planDays(from, to, total, fullWindowMs) {
   return days;
 }
 
-/** Tables the seed derives from request_log (those that exist in the migrated schema are used). */
-const DERIVED = ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'usage_session_hour', 'session'];
+/**
+ * Tables derived from request_log (those that exist in the migrated schema are used): every rollup
+ * the app's rollups.js declares, its tag list, and the session table.
+ */
+function derivedTables() {
+  let rollups = ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day'];
+  const mod = require(path.join(ROOT, 'dist', 'src', 'usage', 'rollups.js'));
+  if (Array.isArray(mod.ROLLUP_TABLES)) rollups = mod.ROLLUP_TABLES.flatMap((t) => t.grains.map((g) => `${t.name}_${g}`));
+  return [...rollups, 'usage_tag', 'usage_session_hour', 'session'];
+}
 
 const partName = (day) => `request_log_p${new Date(day).toISOString().slice(0, 10).replace(/-/g, '')}`;
 
@@ -673,8 +681,9 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
       const parts = (await c.query(`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
                                      where p.relname = 'request_log' and c.relname ~ '^request_log_p[0-9]{8}$' and c.relname < $1 order by 1`, [partName(keepFrom)])).rows;
       for (const { relname } of parts) await c.query(`drop table ${relname}`);
-      for (const g of ['minute', 'hour', 'day']) await c.query(`delete from usage_rollup_${g} where bucket < $1`, [new Date(keepFrom)]);
-      if (await c.query(`select to_regclass('public.usage_session_hour') as t`).then((r) => r.rows[0].t)) await c.query('delete from usage_session_hour where bucket < $1', [new Date(keepFrom)]);
+      for (const t of derivedTables().filter((x) => x.startsWith('usage_') && x !== 'usage_tag')) {
+        if (await c.query(`select to_regclass($1) as t`, [`public.${t}`]).then((r) => r.rows[0].t)) await c.query(`delete from ${t} where bucket < $1`, [new Date(keepFrom)]);
+      }
       if (await c.query(`select to_regclass('public.session') as t`).then((r) => r.rows[0].t)) await c.query('delete from session where last_at < $1', [new Date(keepFrom)]);
       if (parts.length) log(`dropped ${parts.length} day(s) that left the ${PARAMS.days}-day window`);
       await c.query(`update bench.seed set params = params || jsonb_build_object('windowFrom', $1::float8, 'windowTo', $2::float8), done_at = now() where stage = 'raw'`, [keepFrom, now]);
@@ -688,7 +697,7 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
   const fp = rollupsFingerprint(migrations);
   const firstDay = Math.floor(m.raw.windowFrom / DAY_MS) * DAY_MS;
   const lastDay = Math.floor(m.raw.windowTo / DAY_MS) * DAY_MS;
-  const present = (await withClient(dbUrl, (c) => c.query(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname = any($1::text[])`, [DERIVED]))).rows.map((r) => r.relname);
+  const present = (await withClient(dbUrl, (c) => c.query(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname = any($1::text[])`, [derivedTables()]))).rows.map((r) => r.relname);
   const hasSessions = present.includes('session');
   const full = !m.rollups || m.rollups.fingerprint !== fp;
   if (full) {
