@@ -169,6 +169,17 @@ describe('usage analytics pages', () => {
         const got = (days.data[0] as number[]).map((x, i) => [x, days.data[1][i], days.data[2][i]]).filter((r) => r[1] || r[2]);
         expect(got).toEqual(exp.map((r) => [Number(r.x), r.ok, r.failed]));
 
+        // Totals over a closed range in the past: whole UTC days from day rollups, the edges from finer ones.
+        const qs = `org=all&range=custom&from=${d0}&to=${d1}&tz=${encodeURIComponent(tz)}`;
+        const [tot] = await raw(`select count(*)::int as n, sum(input_tokens)::int as input, sum(cost_micros)::bigint as cost, count(distinct ${PERSON})::int as users ${FROM} where ${customBounds(tz, d0, d1)}`);
+        const k = kpis((await root.get(`/ui/usage?${qs}`).expect(200)).text);
+        expect([k.requests, k.input, k.cost]).toEqual([tot.n, tot.input, Number(tot.cost)]);
+        const people = await root.get(`/ui/usage/people?${qs}`).expect(200);
+        expect(kpis(people.text)['active-users']).toBe(tot.users);
+        const perPerson = parseCsv((await root.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
+        const expPer = await raw(`select ${PERSON} as k, count(*)::int as n ${FROM} where ${customBounds(tz, d0, d1)} group by 1`);
+        expect(perPerson.map((r) => [r.user_key, Number(r.requests)]).sort()).toEqual(expPer.map((r) => [r.k, r.n]).sort());
+
         // One local day by hour (custom ranges of up to two days are hourly).
         const d = ymd(s.day);
         const hours = (await root.get(`/ui/usage/requests.json?org=all&range=custom&from=${d}&to=${d}&tz=${encodeURIComponent(tz)}`).expect(200)).body;

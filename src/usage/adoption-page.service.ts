@@ -36,7 +36,7 @@ export class AdoptionPageService {
     const { tz, source: tzSource } = await this.scopes.timeZone(str(q.tz, 64), tzCookie);
     const scope = (await this.scopes.resolve(actor, str(q.org, 100), 'admin'))!;
     const range = resolveRange('adoption', { range: str(q.range), from: str(q.from), to: str(q.to) }, tz);
-    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: null };
+    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: null };
     const state = {
       org: scope.orgParam,
       range: range.preset,

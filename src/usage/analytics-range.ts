@@ -41,6 +41,8 @@ export interface AnalyticsRange {
   tz: string;
   /** The rollup bucket already is the chart bucket (no per-row time-zone arithmetic needed). */
   identity: boolean;
+  /** The range reaches now: nothing is stored past its end yet. */
+  openEnded: boolean;
   /** Custom range inputs (local dates), echoed into the form. */
   fromDate: string;
   toDate: string;
@@ -96,6 +98,7 @@ export function resolveRange(group: PresetGroup, q: { range?: unknown; from?: un
     source,
     tz,
     identity,
+    openEnded: to >= now,
     fromDate: localDate(tz, from),
     toDate: localDate(tz, Math.max(from, to - 1)),
     label,

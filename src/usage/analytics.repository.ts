@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
-import { NONE_UUID } from './rollups';
+import { NONE_UUID, ROLLUP_TABLES, RollupTable } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
 import type { Granularity } from './rollups';
 
@@ -31,6 +31,8 @@ export interface RollupFilter {
   teamIds?: string[];
   /** Requests carrying any of these tags. */
   tags?: string[];
+  /** The range ends now (or later): the last day's rollup holds nothing past `to`. */
+  openEnded?: boolean;
 }
 
 export interface Measures {
@@ -120,10 +122,10 @@ const PERSON = `case when x.eu <> '' then x.eu
  * people: `x` has owner_user_id, service_account_id, eu, the `extra` columns and the sums; `p` adds
  * `person`. Byte-order ("C") text keeps the grouping and sorting of people cheap.
  */
-function peopleCte(tbl: string, w: string, extra: { expr: string; as: string }[], sums: string): string {
+function peopleCte(src: string, extra: { expr: string; as: string }[], sums: string): string {
   const cols = extra.map((e) => `${e.expr} as ${e.as}`);
   return `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} collate "C" as eu${cols.length ? ', ' + cols.join(', ') : ''}, ${sums}
-                  from ${tbl} r where ${w} group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')}),
+                  from ${src} r group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')}),
           p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
 }
 
@@ -149,7 +151,12 @@ const ORDER_TOP: Record<TopSort, string> = {
 };
 
 function where(f: RollupFilter, s: Sql, a = 'r'): string {
-  const parts = [`${a}.bucket >= ${s.p(f.from)}::timestamptz`, `${a}.bucket < ${s.p(f.to)}::timestamptz`];
+  return [`${a}.bucket >= ${s.p(f.from)}::timestamptz`, `${a}.bucket < ${s.p(f.to)}::timestamptz`, ...narrowing(f, s, a)].join(' and ');
+}
+
+/** The filter's conditions other than time. */
+function narrowing(f: RollupFilter, s: Sql, a = 'r'): string[] {
+  const parts: string[] = [];
   if (f.orgIds) parts.push(`${a}.org_id = any(${s.p(f.orgIds)}::uuid[])`);
   if (f.person) {
     const email = `lower(${a}.end_user) = ${s.p(f.person.email.toLowerCase())}`;
@@ -158,7 +165,7 @@ function where(f: RollupFilter, s: Sql, a = 'r'): string {
   if (f.tokenIds?.length) parts.push(`${a}.token_id = any(${s.p(f.tokenIds)}::uuid[])`);
   if (f.teamIds?.length) parts.push(`${a}.team_id = any(${s.p(f.teamIds)}::uuid[])`);
   if (f.tags?.length) parts.push(`${a}.tags && ${s.p(f.tags)}::text[]`);
-  return parts.join(' and ');
+  return parts;
 }
 
 /**
@@ -197,14 +204,64 @@ const TABLES: { name: string; grains: readonly Granularity[]; has: readonly Need
  * filter the full rollup), at the range's granularity.
  */
 function table(f: RollupFilter, needs: Need[] = [], requestsOnly = false): string {
+  return `${family(f, needs, requestsOnly, f.source).name}_${f.source}`;
+}
+
+function family(f: RollupFilter, needs: Need[], requestsOnly: boolean, grain: Granularity | null): RollupTable {
   const all = new Set<Need>(needs);
   if (!requestsOnly) all.add('sums');
   if (f.person) all.add('person');
   if (f.tokenIds?.length) all.add('token');
   if (f.teamIds?.length) all.add('team');
   if (f.tags?.length) all.add('tags');
-  const t = TABLES.find((x) => x.grains.includes(f.source) && [...all].every((n) => x.has.includes(n)))!;
-  return `${t.name}_${f.source}`;
+  const t = TABLES.find((x) => (!grain || x.grains.includes(grain)) && [...all].every((n) => x.has.includes(n)))!;
+  return ROLLUP_TABLES.find((x) => x.name === t.name)!;
+}
+
+interface Span {
+  from: Date;
+  to: Date;
+  g: Granularity;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A range total read as whole UTC days from day rollups plus its partial first and last days
+ * from the range's own (hour or minute) rollups. A New York month is thirty day buckets and a few
+ * dozen hour buckets instead of 720 hour buckets; the sum is the same.
+ */
+function spans(f: RollupFilter): Span[] {
+  if (f.source === 'day') return [{ from: f.from, to: f.to, g: 'day' }];
+  const from = f.from.getTime();
+  const to = f.to.getTime();
+  const start = Math.ceil(from / DAY_MS) * DAY_MS;
+  const end = f.openEnded ? to : Math.floor(to / DAY_MS) * DAY_MS;
+  if (end - start < DAY_MS) return [{ from: f.from, to: f.to, g: f.source }];
+  const out: Span[] = [];
+  if (from < start) out.push({ from: f.from, to: new Date(start), g: f.source });
+  out.push({ from: new Date(start), to: new Date(end), g: 'day' });
+  if (!f.openEnded && end < to) out.push({ from: new Date(end), to: f.to, g: f.source });
+  return out;
+}
+
+/**
+ * The rows a range total reads, as a subquery to alias `r`: the smallest rollup family that
+ * answers it (see `table`), its day rollup for whole days when `mix` (a family without a grain
+ * lends it from the full rollup, same columns), and each of `branches` (disjoint conditions, for
+ * index use) as its own UNION ALL part.
+ */
+function rows(f: RollupFilter, s: Sql, needs: Need[], o: { requestsOnly?: boolean; mix?: boolean; branches?: string[] } = {}): string {
+  const fam = family(f, needs, !!o.requestsOnly, null);
+  const cols = ['bucket', ...fam.dims, ...fam.measures].map((c) => `r.${c}`).join(', ');
+  const narrow = narrowing(f, s);
+  const parts: string[] = [];
+  for (const sp of o.mix ? spans(f) : [{ from: f.from, to: f.to, g: f.source }]) {
+    const tbl = `${fam.grains.includes(sp.g) ? fam.name : 'usage_rollup'}_${sp.g}`;
+    const conds = [`r.bucket >= ${s.p(sp.from)}::timestamptz`, `r.bucket < ${s.p(sp.to)}::timestamptz`, ...narrow];
+    for (const b of o.branches ?? [null]) parts.push(`select ${cols} from ${tbl} r where ${[...conds, ...(b ? [b] : [])].join(' and ')}`);
+  }
+  return parts.length === 1 ? `(${parts[0]})` : `(${parts.join(' union all ')})`;
 }
 
 /**
@@ -225,7 +282,7 @@ export class AnalyticsRepository {
       : 'null as lat_c, null as n_c, null as lat_e, null as n_e';
     const r = await this.pool.query(
       `select ${MEASURE_SUMS()}, ${lat}
-         from ${table(f, latency ? ['latency', 'endpoint'] : [])} r where ${where(f, s)}`,
+         from ${rows(f, s, latency ? ['latency', 'endpoint'] : [], { mix: true })} r`,
       s.params,
     );
     const x = r.rows[0];
@@ -275,7 +332,7 @@ export class AnalyticsRepository {
   async activeUsers(f: RollupFilter): Promise<number> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with ${peopleCte(table(f, ['person']), where(f, s), [], 'count(*) as n')}
+      `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'count(*) as n')}
        select count(distinct person)::int as n from p`,
       s.params,
     );
@@ -286,7 +343,7 @@ export class AnalyticsRepository {
   async models(f: RollupFilter): Promise<ModelUsage[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `select r.provider, r.model, ${MEASURE_SUMS()} from ${table(f, ['model'])} r where ${where(f, s)} group by 1, 2 order by 3 desc, 1, 2`,
+      `select r.provider, r.model, ${MEASURE_SUMS()} from ${rows(f, s, ['model'], { mix: true })} r group by 1, 2 order by 3 desc, 1, 2`,
       s.params,
     );
     return r.rows.map((x) => ({ provider: x.provider, model: x.model, ...measures(x) }));
@@ -298,24 +355,23 @@ export class AnalyticsRepository {
    */
   async top(f: RollupFilter, level: TopLevel, o: { sort: TopSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number }): Promise<Paged<TopRow>> {
     const s = new Sql();
-    const w = where(f, s);
     let body: string;
     if (level === 'org') {
       body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
                      g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${table(f)} r where ${w} group by 1) g
+                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${rows(f, s, [], { mix: true })} r group by 1) g
                 left join organization og on og.id = g.k::uuid`;
     } else if (level === 'token') {
       body = `select g.k, coalesce(t.name, case when g.k = '${NONE_UUID}' then '(no token)' else '(deleted token)' end) as name, null::text as slug,
                      u.email as owner_email, sa.name as service_account, g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${table(f, ['token'])} r where ${w} group by 1, 2) g
+                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${rows(f, s, ['token'], { mix: true })} r group by 1, 2) g
                 left join api_token t on t.id = g.k::uuid and t.org_id = g.org_id
                 left join app_user u on u.id = t.owner_user_id
                 left join service_account sa on sa.id = t.service_account_id and sa.org_id = g.org_id`;
     } else {
       body = `select g.k, case when g.k = '' then '(no user_id)' else g.k end as name, null::text as slug, null::text as owner_email, null::text as service_account,
                      g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.end_user as k, ${MEASURE_SUMS()} from ${table(f, ['person', 'token'])} r where ${w} group by 1) g`;
+                from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1) g`;
     }
     const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
@@ -347,11 +403,11 @@ export class AnalyticsRepository {
   ): Promise<Paged<PersonRow>> {
     const s = new Sql();
     const tz = s.lazy(o.unitForDays.tz, 'text');
-    const w = where(f, s);
     // Active days need one row per person and day (many); pages ask for them per shown row instead (activeDaysOf).
     const extra = [{ expr: 'r.team_id', as: 'team_id' }];
     if (o.activeDays) extra.push({ expr: bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day'), as: 'd' });
-    const base = `${peopleCte(table(f, ['person', 'team']), w, extra, MEASURE_SUMS())},
+    // Active days need the viewer's day of each row, so no whole-UTC-day shortcut then.
+    const base = `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
                   k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     let named: string;
     if (view === 'user') {
@@ -411,13 +467,13 @@ export class AnalyticsRepository {
   async modelsOf(f: RollupFilter, view: PeopleView, keys: string[]): Promise<{ key: string; model: string; provider: string; requests: number }[]> {
     if (!keys.length) return [];
     const s = new Sql();
-    const w = where(f, s);
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests from ${table(f, ['team', 'model'])} r
-            where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2, 3 order by 1, 4 desc, 2, 3`
+        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests
+             from ${rows(f, s, ['team', 'model'], { requestsOnly: true, mix: true, branches: [`r.team_id::text = any(${s.p(keys)}::text[])`] })} r
+            group by 1, 2, 3 order by 1, 4 desc, 2, 3`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
-                        from ${personRows(table(f, ['person', 'model'], true), w, s, keys)} r group by 1, 2, 3, 4, 5)
+                        from ${rows(f, s, ['person', 'model'], { requestsOnly: true, mix: true, branches: personBranches(s, keys) })} r group by 1, 2, 3, 4, 5)
            select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
             group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
       s.params,
@@ -431,14 +487,13 @@ export class AnalyticsRepository {
     if (!keys.length) return [];
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
-    const w = where(f, s);
     const b = bucketExpr(range.unit, 'r.bucket', tz, range.identity);
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${table(f, ['team'])} r
-            where ${w} and r.team_id::text = any(${s.p(keys)}::text[]) group by 1, 2`
+        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests
+             from ${rows(f, s, ['team'], { branches: [`r.team_id::text = any(${s.p(keys)}::text[])`] })} r group by 1, 2`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, sum(r.requests)::bigint as requests
-                        from ${personRows(table(f, ['person']), w, s, keys)} r group by 1, 2, 3, 4)
+                        from ${rows(f, s, ['person'], { branches: personBranches(s, keys) })} r group by 1, 2, 3, 4)
            select ${PERSON} as k, x.b, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
       s.params,
     );
@@ -458,7 +513,7 @@ export class AnalyticsRepository {
   async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with ${peopleCte(table(f, ['person']), where(f, s), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
+      `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
             t as (select person, sum(tokens) as tokens from p group by 1)
        select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from t group by 1 order by 1`,
       s.params,
@@ -471,11 +526,10 @@ export class AnalyticsRepository {
     if (!keys.length) return new Map();
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
-    const w = where(f, s);
     const day = bucketExpr('day', 'r.bucket', tz, range.identity && f.source === 'day');
     const r = await this.pool.query(
       `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${day} as d
-                    from ${personRows(table(f, ['person']), w, s, keys)} r group by 1, 2, 3, 4)
+                    from ${rows(f, s, ['person'], { branches: personBranches(s, keys) })} r group by 1, 2, 3, 4)
        select ${PERSON} as k, count(distinct x.d)::int as days from x left join app_user o on o.id = x.owner_user_id group by 1`,
       s.params,
     );
@@ -586,12 +640,11 @@ export class AnalyticsRepository {
 }
 
 /**
- * The rows of `tbl` (already narrowed by `w`) that belong to the given person keys: end-user ids,
- * owners' emails, deleted owners (`user:<id>`) and service accounts (`sa:<id>`). One branch per
- * kind, glued with UNION ALL (they are disjoint), so each uses its own index: lower(end_user),
- * owner_user_id, token_id.
+ * Conditions selecting the rows of the given person keys: end-user ids, owners' emails, deleted
+ * owners (`user:<id>`) and service accounts (`sa:<id>`). They are disjoint, so `rows` can put each
+ * in its own UNION ALL part, where it uses its own index (lower(end_user), owner_user_id, token_id).
  */
-function personRows(tbl: string, w: string, s: Sql, keys: string[]): string {
+function personBranches(s: Sql, keys: string[]): string[] {
   const uuidOf = (prefix: string) => keys.filter((k) => k.startsWith(prefix) && /^[0-9a-f-]{36}$/i.test(k.slice(prefix.length))).map((k) => k.slice(prefix.length));
   const k = s.p(keys);
   const branches = [
@@ -604,7 +657,7 @@ function personRows(tbl: string, w: string, s: Sql, keys: string[]): string {
   if (sas.length) {
     branches.push(`r.end_user = '' and r.owner_user_id = '${NONE_UUID}' and r.token_id = any(array(select id from api_token where service_account_id = any(${s.p(sas)}::uuid[])))`);
   }
-  return `(${branches.map((b) => `select r.* from ${tbl} r where ${w} and ${b}`).join(' union all ')})`;
+  return branches;
 }
 
 function likeEscape(s: string): string {

@@ -58,7 +58,7 @@ export class ModelsPageService {
   private async rows(c: Awaited<ReturnType<ModelsPageService['ctx']>>): Promise<ModelRow[]> {
     const cfg = this.rt.gatewayConfig;
     const usage = c.scope
-      ? await this.repo.models({ from: c.range.from, to: c.range.to, source: c.range.source, orgIds: c.scope.orgIds, person: c.scope.person } satisfies RollupFilter)
+      ? await this.repo.models({ from: c.range.from, to: c.range.to, source: c.range.source, openEnded: c.range.openEnded, orgIds: c.scope.orgIds, person: c.scope.person } satisfies RollupFilter)
       : [];
     const used = new Map(usage.map((u) => [modelId(u.provider, u.model), u]));
     const aliases = new Map<string, string[]>();

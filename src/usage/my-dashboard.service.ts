@@ -38,7 +38,7 @@ export class MyDashboardService {
     const subject = await this.scopes.subject(actor, email);
     const { tz, source: tzSource } = await this.scopes.timeZone(str(q.tz, 64), tzCookie);
     const range = resolveRange('dashboard', { range: str(q.range), from: str(q.from), to: str(q.to) }, tz);
-    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, orgIds: subject.orgIds, person: { userId: subject.userId, email: subject.email } };
+    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: subject.orgIds, person: { userId: subject.userId, email: subject.email } };
     const state = {
       range: range.preset,
       from: range.preset === 'custom' ? range.fromDate : undefined,

@@ -48,6 +48,7 @@ export class PeoplePageService {
       from: range.from,
       to: range.to,
       source: range.source,
+      openEnded: range.openEnded,
       orgIds: scope.orgIds,
       person: scope.person,
       tokenIds: picked.tokens,

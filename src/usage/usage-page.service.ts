@@ -53,7 +53,7 @@ export class UsagePageService {
         token = { id: t.id, name: t.name, owner: t.owner };
       }
     }
-    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: scope.person, tokenIds: token ? [token.id] : undefined };
+    const filter: RollupFilter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person, tokenIds: token ? [token.id] : undefined };
     const search = str(q.q, 100);
     const state = {
       org: scope.orgParam,
