@@ -6,7 +6,7 @@ import { signIn, TestSession } from './support/session';
 import { withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 import { LiveUsageService } from '../src/usage/live-usage.service';
-import { rebuildRollups, ROLLUP_TABLES } from '../src/usage/rollups';
+import { measuresOf, rebuildRollups, ROLLUP_TABLES } from '../src/usage/rollups';
 
 /**
  * Every number on the analytics pages equals an independent aggregate over the raw request rows
@@ -579,7 +579,7 @@ describe('usage analytics pages', () => {
 
   describe('rollups and inputs', () => {
     it('the rebuild produces the same rollups (tag sets and narrow rollups included) as the writer', async () => {
-      const tables = ROLLUP_TABLES.flatMap((tb) => tb.grains.map((g) => ({ name: `${tb.name}_${g}`, cols: ['bucket', ...tb.dims, ...tb.measures] })));
+      const tables = ROLLUP_TABLES.flatMap((tb) => tb.grains.map((g) => ({ name: `${tb.name}_${g}`, cols: ['bucket', ...tb.dims, ...measuresOf(tb, g)] })));
       expect(tables.map((x) => x.name)).toEqual(expect.arrayContaining(['usage_rollup_minute', 'usage_summary_day', 'usage_token_hour', 'usage_person_day']));
       const snap = async () => {
         const out: Record<string, unknown[]> = {};
@@ -591,10 +591,11 @@ describe('usage analytics pages', () => {
       expect((before.usage_rollup_day as { tags: string }[]).some((r) => r.tags === '{Zeta,alpha}')).toBe(true);
       expect((before.usage_rollup_day as { tags: string }[]).some((r) => r.tags === '{env:prod,proj:x}')).toBe(true);
       expect(before.usage_summary_day.length).toBeGreaterThan(5);
+      expect((before.usage_person_day as { active_hours: number }[]).every((r) => r.active_hours > 0 && r.active_hours < 1 << 24)).toBe(true);
       expect((before.usage_tag as { tag: string }[]).map((x) => x.tag)).toEqual(expect.arrayContaining(['Zeta', 'alpha', 'env:prod', 'proj:x', 'app:webui', 'env:dev']));
-      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1');
+      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0');
       await withDatabase(t.db.url, async (c) => {
-        await rebuildRollups(c as never, new Date(Date.now() - 40 * DAY), new Date(Date.now() + DAY));
+        await rebuildRollups(c as never, new Date(Math.floor(Date.now() / DAY) * DAY - 40 * DAY), new Date(Math.floor(Date.now() / DAY) * DAY + DAY));
       });
       expect(await snap()).toEqual(before);
     });

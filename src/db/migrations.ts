@@ -9,6 +9,7 @@ import { Migration20261207000000_logs } from '../../migrations/Migration20261207
 import { Migration20261209000000_export } from '../../migrations/Migration20261209000000_export';
 import { Migration20261210000000_analytics_summaries } from '../../migrations/Migration20261210000000_analytics_summaries';
 import { Migration20261211000000_analytics_person_model } from '../../migrations/Migration20261211000000_analytics_person_model';
+import { Migration20261212000000_analytics_active_hours } from '../../migrations/Migration20261212000000_analytics_active_hours';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -26,4 +27,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261209000000_export', class: Migration20261209000000_export },
   { name: 'Migration20261210000000_analytics_summaries', class: Migration20261210000000_analytics_summaries },
   { name: 'Migration20261211000000_analytics_person_model', class: Migration20261211000000_analytics_person_model },
+  { name: 'Migration20261212000000_analytics_active_hours', class: Migration20261212000000_analytics_active_hours },
 ];

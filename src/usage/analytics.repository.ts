@@ -314,6 +314,7 @@ export class AnalyticsRepository {
 
   /** Distinct people per bucket (exact: counted over the rollups' owner and end-user dimensions). */
   async activeUsersSeries(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+    if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range);
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
@@ -323,6 +324,40 @@ export class AnalyticsRepository {
       `with ${axis},
             p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, (${PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.')}) collate "C" as person
                     from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2)
+       select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+  }
+
+  /**
+   * Active people per local day for a whole-hour zone, from day rows: a UTC day row covers the end
+   * of one local day (its first k hours) and the start of the next; its active-hour bits say in
+   * which of the two the person made requests.
+   */
+  private async activeUsersByLocalDay(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+    const s = new Sql();
+    const tz = s.lazy(range.tz, 'text');
+    const axis = axisCte(range, s, tz);
+    const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
+    const end = s.p(f.to);
+    const conds = [`r.bucket >= ${first}::timestamptz`, `r.bucket < ${end}::timestamptz`, ...narrowing(f, s)];
+    // Per UTC day of the range (a few dozen): the local midnight it starts in, the next one, and
+    // after how many hours the next one falls; rows then only look their day up.
+    const r = await this.pool.query(
+      `with ${axis},
+            utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
+                           (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
+                      from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
+            split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
+            x as (select r.bucket, (${PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.')}) collate "C" as person, bit_or(r.active_hours) as active_hours
+                    from usage_person_day r left join app_user o on o.id = r.owner_user_id
+                   where ${conds.join(' and ')}
+                   group by 1, 2),
+            p as (select distinct v.b, x.person
+                    from x join split on split.d = x.bucket
+                    cross join lateral (values (split.l1, (1 << split.k) - 1), (split.l2, ((1 << 24) - 1) # ((1 << split.k) - 1))) v(b, mask)
+                   where (x.active_hours & v.mask) <> 0)
        select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
       s.params,
     );

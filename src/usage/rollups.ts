@@ -35,7 +35,7 @@ function truncate(d: Date, g: Granularity): Date {
 export type Dim = 'org_id' | 'team_id' | 'token_id' | 'owner_user_id' | 'service_account_id' | 'end_user' | 'provider' | 'model' | 'endpoint_class' | 'status_class' | 'tags';
 export type Measure =
   | 'requests' | 'failures' | 'input_tokens' | 'output_tokens' | 'cached_input_tokens' | 'cache_write_tokens' | 'reasoning_tokens'
-  | 'cost_micros' | 'latency_ms_sum' | 'ttft_ms_sum' | 'ttft_count';
+  | 'cost_micros' | 'latency_ms_sum' | 'ttft_ms_sum' | 'ttft_count' | 'active_hours';
 
 const DIM: Record<Dim, { type: string; of: (r: UsageRecord) => string; raw: string }> = {
   org_id: { type: 'uuid', of: (r) => r.orgId, raw: 'org_id' },
@@ -52,7 +52,7 @@ const DIM: Record<Dim, { type: string; of: (r: UsageRecord) => string; raw: stri
   tags: { type: 'text', of: (r) => JSON.stringify(canonicalTags(r.tags)), raw: TAGS_SQL },
 };
 
-const MEASURE: Record<Measure, { type: 'int8' | 'float8'; of: (r: UsageRecord) => number; raw: string }> = {
+const MEASURE: Record<Measure, { type: 'int4' | 'int8' | 'float8'; of: (r: UsageRecord) => number; raw: string; or?: true }> = {
   requests: { type: 'int8', of: () => 1, raw: 'count(*)' },
   failures: { type: 'int8', of: (r) => (r.status >= 400 ? 1 : 0), raw: 'count(*) filter (where status >= 400)' },
   input_tokens: { type: 'int8', of: (r) => r.inputTokens, raw: 'sum(input_tokens)' },
@@ -64,6 +64,9 @@ const MEASURE: Record<Measure, { type: 'int8' | 'float8'; of: (r: UsageRecord) =
   latency_ms_sum: { type: 'float8', of: (r) => r.latencyMs, raw: 'sum(latency_ms)' },
   ttft_ms_sum: { type: 'float8', of: (r) => r.ttftMs ?? 0, raw: 'coalesce(sum(ttft_ms), 0)' },
   ttft_count: { type: 'int8', of: (r) => (r.ttftMs === null ? 0 : 1), raw: 'count(ttft_ms)' },
+  // The UTC hours of the day with a request, one bit each: who was active on a viewer's local day
+  // (whole-hour offset) is read from day rows instead of 24 times as many hour rows.
+  active_hours: { type: 'int4', of: (r) => 1 << r.createdAt.getUTCHours(), raw: `bit_or(1 << extract(hour from created_at at time zone 'UTC')::int)`, or: true },
 };
 
 export interface RollupTable {
@@ -72,7 +75,11 @@ export interface RollupTable {
   grains: readonly Granularity[];
   dims: readonly Dim[];
   measures: readonly Measure[];
+  /** Measures only the day table has. */
+  dayMeasures?: readonly Measure[];
 }
+
+export const measuresOf = (t: RollupTable, g: Granularity): readonly Measure[] => (g === 'day' && t.dayMeasures ? [...t.measures, ...t.dayMeasures] : t.measures);
 
 const BASIC: readonly Measure[] = ['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'];
 
@@ -89,11 +96,11 @@ export const ROLLUP_TABLES: readonly RollupTable[] = [
     name: 'usage_rollup',
     grains: GRANULARITIES,
     dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model', 'endpoint_class', 'status_class', 'tags'],
-    measures: Object.keys(MEASURE) as Measure[],
+    measures: ['requests', 'failures', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'reasoning_tokens', 'cost_micros', 'latency_ms_sum', 'ttft_ms_sum', 'ttft_count'],
   },
   { name: 'usage_summary', grains: ['hour', 'day'], dims: ['org_id', 'provider', 'model', 'endpoint_class', 'status_class'], measures: [...BASIC, 'cached_input_tokens', 'latency_ms_sum'] },
   { name: 'usage_token', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id'], measures: BASIC },
-  { name: 'usage_person', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC },
+  { name: 'usage_person', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC, dayMeasures: ['active_hours'] },
   // The models each person used per day (the people table's Models column), a tenth of the full rollup's rows for them.
   { name: 'usage_person_model', grains: ['day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model'], measures: ['requests'] },
 ];
@@ -114,29 +121,31 @@ export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): P
 }
 
 async function upsertOne(client: PoolClient, t: RollupTable, g: Granularity, batch: UsageRecord[]): Promise<void> {
+  const measures = measuresOf(t, g);
   const groups = new Map<string, { bucket: Date; dims: string[]; m: number[] }>();
-  const ofs = t.measures.map((m) => MEASURE[m].of);
+  const ofs = measures.map((m) => MEASURE[m].of);
+  const ors = measures.map((m) => !!MEASURE[m].or);
   for (const r of batch) {
     const bucket = truncate(r.createdAt, g);
     const dims = t.dims.map((d) => DIM[d].of(r));
     const key = bucket.toISOString() + '\u0000' + dims.join('\u0000');
     let grp = groups.get(key);
     if (!grp) {
-      grp = { bucket, dims, m: t.measures.map(() => 0) };
+      grp = { bucket, dims, m: measures.map(() => 0) };
       groups.set(key, grp);
     }
-    for (let i = 0; i < ofs.length; i++) grp.m[i] += ofs[i](r);
+    for (let i = 0; i < ofs.length; i++) grp.m[i] = ors[i] ? grp.m[i] | ofs[i](r) : grp.m[i] + ofs[i](r);
   }
   const rows = [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
-  const cols = ['bucket', ...t.dims, ...t.measures];
-  const types = ['timestamptz', ...t.dims.map((d) => DIM[d].type), ...t.measures.map((m) => MEASURE[m].type)];
-  const params: unknown[][] = [rows.map((x) => x.bucket), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...t.measures.map((_, i) => rows.map((x) => x.m[i]))];
+  const cols = ['bucket', ...t.dims, ...measures];
+  const types = ['timestamptz', ...t.dims.map((d) => DIM[d].type), ...measures.map((m) => MEASURE[m].type)];
+  const params: unknown[][] = [rows.map((x) => x.bucket), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...measures.map((_, i) => rows.map((x) => x.m[i]))];
   await client.query(
     `insert into ${t.name}_${g} as r (${cols.join(', ')})
      select ${cols.map((c) => (c === 'tags' ? 'array(select jsonb_array_elements_text(u.tags::jsonb))' : `u.${c}`)).join(', ')}
        from unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) with ordinality as u(${cols.join(', ')}, n)
       order by u.n
-     on conflict (bucket, ${t.dims.join(', ')}) do update set ${t.measures.map((m) => `${m} = r.${m} + excluded.${m}`).join(', ')}`,
+     on conflict (bucket, ${t.dims.join(', ')}) do update set ${measures.map((m) => `${m} = r.${m} ${MEASURE[m].or ? '|' : '+'} excluded.${m}`).join(', ')}`,
     params,
   );
 }
@@ -188,12 +197,17 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
     }
     for (const t of ROLLUP_TABLES.slice(1)) {
       for (const g of t.grains) {
+        const ms = measuresOf(t, g);
+        // Hour bits of a day come from the hour rollup (the day rollup has no hours), the sums with them.
+        const hourly = g === 'day' && ms.some((m) => MEASURE[m].or);
+        const bucket = hourly ? `date_trunc('day', bucket at time zone 'UTC') at time zone 'UTC'` : 'bucket';
+        const agg = (m: Measure) => (MEASURE[m].or ? `bit_or(1 << extract(hour from bucket at time zone 'UTC')::int)` : `sum(${m})`);
         await client.query(`delete from ${t.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
         const r = await client.query(
-          `insert into ${t.name}_${g} (bucket, ${t.dims.join(', ')}, ${t.measures.join(', ')})
-           select bucket, ${t.dims.join(', ')}, ${t.measures.map((m) => `sum(${m})`).join(', ')}
-             from ${FULL.name}_${g} where bucket >= $1 and bucket < $2
-            group by bucket, ${t.dims.join(', ')}`,
+          `insert into ${t.name}_${g} (bucket, ${t.dims.join(', ')}, ${ms.join(', ')})
+           select ${bucket}, ${t.dims.join(', ')}, ${ms.map(agg).join(', ')}
+             from ${FULL.name}_${hourly ? 'hour' : g} where bucket >= $1 and bucket < $2
+            group by 1, ${t.dims.join(', ')}`,
           [from, to],
         );
         out[`${t.name.replace(/^usage_/, '')} ${g}`] = r.rowCount ?? 0;
