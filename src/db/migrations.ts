@@ -10,6 +10,7 @@ import { Migration20261209000000_export } from '../../migrations/Migration202612
 import { Migration20261210000000_analytics_summaries } from '../../migrations/Migration20261210000000_analytics_summaries';
 import { Migration20261211000000_analytics_person_model } from '../../migrations/Migration20261211000000_analytics_person_model';
 import { Migration20261212000000_analytics_active_hours } from '../../migrations/Migration20261212000000_analytics_active_hours';
+import { Migration20261213000000_analytics_person_month } from '../../migrations/Migration20261213000000_analytics_person_month';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261210000000_analytics_summaries', class: Migration20261210000000_analytics_summaries },
   { name: 'Migration20261211000000_analytics_person_model', class: Migration20261211000000_analytics_person_model },
   { name: 'Migration20261212000000_analytics_active_hours', class: Migration20261212000000_analytics_active_hours },
+  { name: 'Migration20261213000000_analytics_person_month', class: Migration20261213000000_analytics_person_month },
 ];

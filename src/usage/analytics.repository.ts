@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
 import { NONE_UUID, ROLLUP_TABLES, RollupTable } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
-import type { Granularity } from './rollups';
+import type { Grain, Granularity } from './rollups';
 
 /**
  * Its own small pool: analytics pages run several aggregates in parallel and must never make the
@@ -189,10 +189,10 @@ function axisCte(r: AnalyticsRange, s: Sql, tz: () => string): string {
 type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tags' | 'latency' | 'sums';
 
 /** The rollup tables (see rollups.ts) and what each can answer. */
-const TABLES: { name: string; grains: readonly Granularity[]; has: readonly Need[] }[] = [
+const TABLES: { name: string; grains: readonly Grain[]; has: readonly Need[] }[] = [
   { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency', 'sums'] },
   { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token', 'sums'] },
-  { name: 'usage_person', grains: ['hour', 'day'], has: ['team', 'token', 'person', 'sums'] },
+  { name: 'usage_person', grains: ['hour', 'day', 'month'], has: ['team', 'token', 'person', 'sums'] },
   // Requests only (no failures, tokens or cost).
   { name: 'usage_person_model', grains: ['day'], has: ['team', 'token', 'person', 'model'] },
   { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency', 'sums'] },
@@ -221,7 +221,7 @@ function family(f: RollupFilter, needs: Need[], requestsOnly: boolean, grain: Gr
 interface Span {
   from: Date;
   to: Date;
-  g: Granularity;
+  g: Grain;
 }
 
 const DAY_MS = 86_400_000;
@@ -231,19 +231,41 @@ const DAY_MS = 86_400_000;
  * from the range's own (hour or minute) rollups. A New York month is thirty day buckets and a few
  * dozen hour buckets instead of 720 hour buckets; the sum is the same.
  */
-function spans(f: RollupFilter): Span[] {
-  if (f.source === 'day') return [{ from: f.from, to: f.to, g: 'day' }];
+function spans(f: RollupFilter, months: boolean): Span[] {
   const from = f.from.getTime();
   const to = f.to.getTime();
-  const start = Math.ceil(from / DAY_MS) * DAY_MS;
-  const end = f.openEnded ? to : Math.floor(to / DAY_MS) * DAY_MS;
-  if (end - start < DAY_MS) return [{ from: f.from, to: f.to, g: f.source }];
-  const out: Span[] = [];
-  if (from < start) out.push({ from: f.from, to: new Date(start), g: f.source });
-  out.push({ from: new Date(start), to: new Date(end), g: 'day' });
-  if (!f.openEnded && end < to) out.push({ from: new Date(end), to: f.to, g: f.source });
-  return out;
+  let days: Span[];
+  if (f.source === 'day') days = [{ from: f.from, to: f.to, g: 'day' }];
+  else {
+    const start = Math.ceil(from / DAY_MS) * DAY_MS;
+    const end = f.openEnded ? to : Math.floor(to / DAY_MS) * DAY_MS;
+    if (end - start < DAY_MS) return [{ from: f.from, to: f.to, g: f.source }];
+    days = [];
+    if (from < start) days.push({ from: f.from, to: new Date(start), g: f.source });
+    days.push({ from: new Date(start), to: new Date(end), g: 'day' });
+    if (!f.openEnded && end < to) days.push({ from: new Date(end), to: f.to, g: f.source });
+  }
+  return months ? days.flatMap(carveMonths(f.openEnded === true)) : days;
 }
+
+/** Whole UTC months inside a day span read from month rows (the last one may run to now). */
+const carveMonths = (openEnded: boolean) => (sp: Span): Span[] => {
+  if (sp.g !== 'day') return [sp];
+  const monthStart = (t: number, up: boolean) => {
+    const d = new Date(t);
+    const m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    return up && m < t ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) : m;
+  };
+  const a = monthStart(sp.from.getTime(), true);
+  // Open-ended: the month holding `to` has nothing stored past it, so it counts as whole.
+  const b = openEnded ? sp.to.getTime() : monthStart(sp.to.getTime(), false);
+  if (b <= a) return [sp];
+  const out: Span[] = [];
+  if (sp.from.getTime() < a) out.push({ from: sp.from, to: new Date(a), g: 'day' });
+  out.push({ from: new Date(a), to: new Date(b), g: 'month' });
+  if (!openEnded && b < sp.to.getTime()) out.push({ from: new Date(b), to: sp.to, g: 'day' });
+  return out;
+};
 
 /**
  * The rows a range total reads, as a subquery to alias `r`: the smallest rollup family that
@@ -256,7 +278,7 @@ function rows(f: RollupFilter, s: Sql, needs: Need[], o: { requestsOnly?: boolea
   const cols = ['bucket', ...fam.dims, ...fam.measures].map((c) => `r.${c}`).join(', ');
   const narrow = narrowing(f, s);
   const parts: string[] = [];
-  for (const sp of o.mix ? spans(f) : [{ from: f.from, to: f.to, g: f.source }]) {
+  for (const sp of o.mix ? spans(f, fam.grains.includes('month')) : [{ from: f.from, to: f.to, g: f.source }]) {
     const tbl = `${fam.grains.includes(sp.g) ? fam.name : 'usage_rollup'}_${sp.g}`;
     const conds = [`r.bucket >= ${s.p(sp.from)}::timestamptz`, `r.bucket < ${s.p(sp.to)}::timestamptz`, ...narrow];
     for (const b of o.branches ?? [null]) parts.push(`select ${cols} from ${tbl} r where ${[...conds, ...(b ? [b] : [])].join(' and ')}`);

@@ -3,6 +3,8 @@ import type { UsageRecord } from './usage-record';
 
 export const GRANULARITIES = ['minute', 'hour', 'day'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
+/** Narrow rollups may also keep calendar months (UTC). */
+export type Grain = Granularity | 'month';
 
 export const NONE_UUID = '00000000-0000-0000-0000-000000000000';
 
@@ -22,7 +24,8 @@ export const endpointClass = (endpoint: string) =>
 export const statusClass = (status: number, cancelled: boolean) =>
   cancelled ? 'cancelled' : status >= 500 ? '5xx' : status >= 400 ? '4xx' : '2xx';
 
-function truncate(d: Date, g: Granularity): Date {
+function truncate(d: Date, g: Grain): Date {
+  if (g === 'month') return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
   const t = new Date(d.getTime());
   t.setUTCSeconds(0, 0);
   if (g !== 'minute') t.setUTCMinutes(0);
@@ -72,14 +75,14 @@ const MEASURE: Record<Measure, { type: 'int4' | 'int8' | 'float8'; of: (r: Usage
 export interface RollupTable {
   /** Tables are `<name>_<granularity>`. */
   name: string;
-  grains: readonly Granularity[];
+  grains: readonly Grain[];
   dims: readonly Dim[];
   measures: readonly Measure[];
   /** Measures only the day table has. */
   dayMeasures?: readonly Measure[];
 }
 
-export const measuresOf = (t: RollupTable, g: Granularity): readonly Measure[] => (g === 'day' && t.dayMeasures ? [...t.measures, ...t.dayMeasures] : t.measures);
+export const measuresOf = (t: RollupTable, g: Grain): readonly Measure[] => (g === 'day' && t.dayMeasures ? [...t.measures, ...t.dayMeasures] : t.measures);
 
 const BASIC: readonly Measure[] = ['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'];
 
@@ -100,12 +103,14 @@ export const ROLLUP_TABLES: readonly RollupTable[] = [
   },
   { name: 'usage_summary', grains: ['hour', 'day'], dims: ['org_id', 'provider', 'model', 'endpoint_class', 'status_class'], measures: [...BASIC, 'cached_input_tokens', 'latency_ms_sum'] },
   { name: 'usage_token', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id'], measures: BASIC },
-  { name: 'usage_person', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC, dayMeasures: ['active_hours'] },
+  // Months too: a 30-day range of an organization's people is then mostly one month row per person.
+  { name: 'usage_person', grains: ['hour', 'day', 'month'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC, dayMeasures: ['active_hours'] },
   // The models each person used per day (the people table's Models column), a tenth of the full rollup's rows for them.
   { name: 'usage_person_model', grains: ['day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model'], measures: ['requests'] },
 ];
 
 const FULL = ROLLUP_TABLES[0];
+const monthAfter = (d: Date) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
 const tableNames = () => ROLLUP_TABLES.flatMap((t) => t.grains.map((g) => `${t.name}_${g}`));
 
 /**
@@ -120,7 +125,7 @@ export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): P
   await upsertTags(client, batch);
 }
 
-async function upsertOne(client: PoolClient, t: RollupTable, g: Granularity, batch: UsageRecord[]): Promise<void> {
+async function upsertOne(client: PoolClient, t: RollupTable, g: Grain, batch: UsageRecord[]): Promise<void> {
   const measures = measuresOf(t, g);
   const groups = new Map<string, { bucket: Date; dims: string[]; m: number[] }>();
   const ofs = measures.map((m) => MEASURE[m].of);
@@ -198,17 +203,20 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
     for (const t of ROLLUP_TABLES.slice(1)) {
       for (const g of t.grains) {
         const ms = measuresOf(t, g);
-        // Hour bits of a day come from the hour rollup (the day rollup has no hours), the sums with them.
+        // Hour bits of a day come from the hour rollup (the day rollup has no hours), the sums with
+        // them; months from the day rollup, whole months (the days outside the range are current).
         const hourly = g === 'day' && ms.some((m) => MEASURE[m].or);
-        const bucket = hourly ? `date_trunc('day', bucket at time zone 'UTC') at time zone 'UTC'` : 'bucket';
+        const src = g === 'month' ? 'day' : hourly ? 'hour' : g;
+        const bucket = g === 'month' || hourly ? `date_trunc('${g}', bucket at time zone 'UTC') at time zone 'UTC'` : 'bucket';
         const agg = (m: Measure) => (MEASURE[m].or ? `bit_or(1 << extract(hour from bucket at time zone 'UTC')::int)` : `sum(${m})`);
-        await client.query(`delete from ${t.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
+        const span = g === 'month' ? [truncate(from, 'month'), monthAfter(new Date(to.getTime() - 1))] : [from, to];
+        await client.query(`delete from ${t.name}_${g} where bucket >= $1 and bucket < $2`, span);
         const r = await client.query(
           `insert into ${t.name}_${g} (bucket, ${t.dims.join(', ')}, ${ms.join(', ')})
            select ${bucket}, ${t.dims.join(', ')}, ${ms.map(agg).join(', ')}
-             from ${FULL.name}_${hourly ? 'hour' : g} where bucket >= $1 and bucket < $2
+             from ${FULL.name}_${src} where bucket >= $1 and bucket < $2
             group by 1, ${t.dims.join(', ')}`,
-          [from, to],
+          span,
         );
         out[`${t.name.replace(/^usage_/, '')} ${g}`] = r.rowCount ?? 0;
       }
