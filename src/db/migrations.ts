@@ -11,6 +11,7 @@ import { Migration20261210000000_analytics_summaries } from '../../migrations/Mi
 import { Migration20261211000000_analytics_person_model } from '../../migrations/Migration20261211000000_analytics_person_model';
 import { Migration20261212000000_analytics_active_hours } from '../../migrations/Migration20261212000000_analytics_active_hours';
 import { Migration20261213000000_analytics_person_month } from '../../migrations/Migration20261213000000_analytics_person_month';
+import { Migration20261214000000_analytics_fillfactor } from '../../migrations/Migration20261214000000_analytics_fillfactor';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -30,4 +31,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261211000000_analytics_person_model', class: Migration20261211000000_analytics_person_model },
   { name: 'Migration20261212000000_analytics_active_hours', class: Migration20261212000000_analytics_active_hours },
   { name: 'Migration20261213000000_analytics_person_month', class: Migration20261213000000_analytics_person_month },
+  { name: 'Migration20261214000000_analytics_fillfactor', class: Migration20261214000000_analytics_fillfactor },
 ];
