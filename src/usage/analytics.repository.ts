@@ -117,6 +117,9 @@ const PERSON = `case when x.eu <> '' then x.eu
   when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
   else 'unknown' end`;
 
+/** PERSON computed straight off a rollup row `r` (owner joined as `o`). */
+const PERSON_R = PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.');
+
 /**
  * Rollup rows grouped by their raw person dimensions first (cheap hashing of ids), then mapped to
  * people: `x` has owner_user_id, service_account_id, eu, the `extra` columns and the sums; `p` adds
@@ -344,7 +347,7 @@ export class AnalyticsRepository {
     const r = await this.pool.query(
       // One row per person and bucket: join the owner once per row and hash (bucket, person) in one pass.
       `with ${axis},
-            p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, (${PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.')}) collate "C" as person
+            p as (select ${bucketExpr(range.unit, 'r.bucket', tz, range.identity)} as b, (${PERSON_R}) collate "C" as person
                     from ${table(f, ['person'])} r left join app_user o on o.id = r.owner_user_id where ${w} group by 1, 2)
        select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
       s.params,
@@ -372,7 +375,7 @@ export class AnalyticsRepository {
                            (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
                       from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
             split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
-            x as (select r.bucket, (${PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.')}) collate "C" as person, bit_or(r.active_hours) as active_hours
+            x as (select r.bucket, (${PERSON_R}) collate "C" as person, bit_or(r.active_hours) as active_hours
                     from usage_person_day r left join app_user o on o.id = r.owner_user_id
                    where ${conds.join(' and ')}
                    group by 1, 2),
