@@ -72,6 +72,9 @@ describe('foundation: HTTP basics on a real PostgreSQL', () => {
     expect(page.headers['vary']).toMatch(/HX-Request/i);
     const frag = await s.get('/ui').set('HX-Request', 'true').expect(200);
     expect(frag.text).not.toContain('<html');
+    // Back/forward after a pushed URL: htmx restores history with a request for the whole page.
+    const restored = await s.get('/ui').set('HX-Request', 'true').set('HX-History-Restore-Request', 'true').set('HX-Request-Type', 'full').expect(200);
+    expect(restored.text).toContain('<html');
     const htmx = await request(t.url).get('/static/vendor/htmx/htmx.min.js').expect(200);
     expect(htmx.headers['content-type']).toMatch(/javascript/);
     await request(t.url).get('/static/vendor/uplot/uPlot.iife.min.js').expect(200);
