@@ -48,7 +48,11 @@ const resolve = (group, key) => {
   return dist('usage/analytics-range.js').resolveRange(group, q, rangeSpec(key).tz);
 };
 
-/** The rollup-shaped projection of raw rows for a rollup granularity. */
+/**
+ * Raw rows projected to every column any rollup table has (the full rollup's dimensions and
+ * measures, the person-day hour bits), one request per row, with the rollup's UTC bucket for
+ * granularity `g` (minute, hour, day, month). `created_at` stays for the range condition.
+ */
 const RAW = (g) => `(select created_at, date_trunc('${g}', created_at at time zone 'UTC') at time zone 'UTC' as bucket, org_id,
     coalesce(team_id, '${NONE}'::uuid) as team_id, coalesce(token_id, '${NONE}'::uuid) as token_id,
     coalesce(owner_user_id, '${NONE}'::uuid) as owner_user_id, coalesce(service_account_id, '${NONE}'::uuid) as service_account_id,
@@ -57,18 +61,28 @@ const RAW = (g) => `(select created_at, date_trunc('${g}', created_at at time zo
     case when cancelled then 'cancelled' when status >= 500 then '5xx' when status >= 400 then '4xx' else '2xx' end as status_class,
     coalesce(tags, '{}') as tags,
     1::bigint as requests, (status >= 400)::int::bigint as failures, input_tokens::bigint as input_tokens, output_tokens::bigint as output_tokens,
-    cost_micros, latency_ms as latency_ms_sum
+    cached_input_tokens::bigint as cached_input_tokens, cache_write_tokens::bigint as cache_write_tokens, reasoning_tokens::bigint as reasoning_tokens,
+    cost_micros, latency_ms as latency_ms_sum, coalesce(ttft_ms, 0) as ttft_ms_sum, (ttft_ms is not null)::int::bigint as ttft_count,
+    1 << extract(hour from created_at at time zone 'UTC')::int as active_hours
    from request_log)`;
 
-/** The repository's SQL with raw rows in place of rollups. */
+/** The tag list the pages offer, from raw rows (the app keeps it in usage_tag). */
+const RAW_TAGS = `(select org_id, tag, created_at as last_day from request_log cross join lateral unnest(tags) tag)`;
+
+/** The repository's SQL with raw rows in place of every rollup table. */
 function rawify(sql) {
   let n = 0;
   const out = sql
-    .replace(/\busage_rollup_(minute|hour|day)\s+(\w+)/g, (_, g, a) => {
+    .replace(/\b(usage_[a-z_]+?)_(minute|hour|day|month)\s+(?!as\b)(\w+)/g, (_, t, g, a) => {
       n++;
       return `${RAW(g)} ${a}`;
     })
+    .replace(/\bfrom usage_tag\b/g, () => {
+      n++;
+      return `from ${RAW_TAGS} usage_tag`;
+    })
     .replace(/\b(\w+)\.bucket (>=|<) (\$\d+)::timestamptz/g, '$1.created_at $2 $3::timestamptz');
+  if (/\busage_[a-z_]+_(minute|hour|day|month)\b/.test(out)) throw new Error(`a rollup table was not replaced: ${out.slice(0, 300)}`);
   return { sql: out, rollup: n > 0 };
 }
 
@@ -215,4 +229,33 @@ const LIVE = {
   },
 };
 
-module.exports = { PAGES, LIVE, RANGES, rawify };
+/**
+ * Checks the raw side against the rollups: the same repository reads, once on the rollups and
+ * once on raw rows, for a few scopes and ranges, must give the same numbers. Returns mismatches.
+ */
+async function checkRaw(pool, ctx) {
+  const { AnalyticsRepository } = dist('usage/analytics.repository.js');
+  const onRollups = new AnalyticsRepository(pool);
+  const onRaw = new AnalyticsRepository(rawPool(pool));
+  const bad = [];
+  for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['member', '1w']]) {
+    const range = resolve('usage', key);
+    const scope = scopeOf(role, ctx);
+    const f = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: scope.person };
+    const reads = {
+      totals: (r) => r.totals(f),
+      models: (r) => r.models(f),
+      top: (r) => r.top(f, scope.orgIds ? 'token' : 'org', { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }),
+      activeUsers: (r) => r.activeUsers(f),
+      series: (r) => r.series(f, range),
+    };
+    for (const [name, read] of Object.entries(reads)) {
+      const a = JSON.stringify(await read(onRollups));
+      const b = JSON.stringify(await read(onRaw));
+      if (a !== b) bad.push(`${name} ${key} as ${role}: rollups ${a.slice(0, 160)} … raw ${b.slice(0, 160)}`);
+    }
+  }
+  return bad;
+}
+
+module.exports = { PAGES, LIVE, RANGES, rawify, checkRaw };

@@ -36,7 +36,7 @@ const { BenchAbort, startUpstream } = require('./upstream');
 const { f, round, table } = require('./report');
 const { waitHttpOk } = require('./targets');
 const seed = require('./seed-usage');
-const { PAGES, LIVE, RANGES } = require('./pages-def');
+const { PAGES, LIVE, RANGES, checkRaw } = require('./pages-def');
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -313,15 +313,31 @@ async function main() {
     else {
       const tok = JSON.parse((await cliRun(['token', 'create', '--org', people.member.orgSlug, '--name', `bench-live-${runId}`, '--user', people.member.email, '--json'])).stdout);
       const liveTokenId = tok.id;
-      cleanups.push(async () => {
-        // The live phase's proxied requests are not part of the seeded data: remove them again.
+      const liveFrom = Date.now();
+      // If this run dies before removeLiveRows, the next one finds this marker and cleans up.
+      await seed.withClient(seeded.dbUrl, (c) => c.query(`insert into bench.seed (stage, params) values ('live_dirty', $1) on conflict (stage) do update set params = excluded.params`, [{ tokenId: liveTokenId, from: liveFrom }]));
+      let removed = false;
+      // The live phase's proxied requests are not part of the seeded data: delete their rows and
+      // rebuild the rollups of the days they landed in with the app's rebuild (some rollups have
+      // no token column to delete by), so the raw side and later runs see the seeded data only.
+      const removeLiveRows = async () => {
+        if (removed) return;
+        removed = true;
+        await load.sleep(1500); // the usage writer's last batch
         await seed.withClient(seeded.dbUrl, async (c) => {
-          await c.query('delete from request_log where token_id = $1', [liveTokenId]);
-          const tables = (await c.query(`select table_name from information_schema.columns where column_name = 'token_id' and table_schema = 'public' and (table_name ~ '^usage_' or table_name = 'session')`)).rows;
-          for (const t of tables) await c.query(`delete from ${t.table_name} where token_id = $1`, [liveTokenId]);
           await c.query('update api_token set revoked_at = now() where id = $1', [liveTokenId]);
+          const n = (await c.query('delete from request_log where token_id = $1', [liveTokenId])).rowCount;
+          if (await c.query(`select to_regclass('public.session') as t`).then((r) => r.rows[0].t)) await c.query('delete from session where token_id = $1', [liveTokenId]);
+          const day = 86_400_000;
+          const from = Math.floor(liveFrom / day) * day;
+          const to = Math.floor(Date.now() / day) * day + day;
+          const t1 = Date.now();
+          await seed.rebuildDays(seeded.dbUrl, from, to, () => undefined, 1, { keepLock: true });
+          await c.query(`delete from bench.seed where stage = 'live_dirty'`);
+          log(`live: removed its ${n} request rows and rebuilt the rollups of ${(to - from) / day} day(s) in ${((Date.now() - t1) / 1000).toFixed(0)}s`);
         });
-      });
+      };
+      cleanups.push(removeLiveRows);
       const target = { name: 'sluice', url: `${base}/v1/chat/completions`, headers: { authorization: `Bearer ${tok.secret}` }, model: seed.LIVE_MODEL };
       const viewers = await startViewers();
       cleanups.push(() => viewers.close());
@@ -365,17 +381,29 @@ async function main() {
         ratioBest: round(best(runs.viewers) / best(runs.none)),
         ratioMedian: round(median(runs.viewers) / median(runs.none)),
       };
+      await viewers.close();
+      await removeLiveRows();
     }
   }
 
   // ----- 3. the same numbers from raw rows -----
   const loadBeforeRaw = load1();
+  let rawCheck = null;
   if (process.env.BENCH_SKIP_RAW !== '1') {
     // The same pool size as the pages' AnalyticsPool, so parallel reads stay parallel.
     const rawPool = new pg.Pool({ connectionString: seeded.dbUrl, max: 4, application_name: 'bench-raw' });
     cleanups.push(() => rawPool.end().catch(() => undefined));
     const deadline = Date.now() + CFG.raw.deadlineMs;
     const todo = combos.filter((c) => c.result && c.result.status === 200);
+    // The raw side must answer what the pages answer: compare a few reads on rollups and on raw rows.
+    try {
+      const t1 = Date.now();
+      rawCheck = await checkRaw(rawPool, ctx);
+      log(rawCheck.length ? `raw check: MISMATCH\n  ${rawCheck.join('\n  ')}` : `raw check: rollups and raw rows give the same numbers (totals, models, top, active users, series; 3 scopes) in ${((Date.now() - t1) / 1000).toFixed(0)}s`);
+    } catch (e) {
+      rawCheck = [`check failed: ${e.message}`];
+      log(`raw check failed: ${e.message}`);
+    }
     log(`raw: the same numbers from request_log, one run per page × role × range (time-zone variants reuse their base range), then more (up to ${CFG.raw.runs}, for those under ${CFG.raw.slowMs / 1000}s) while the ${CFG.raw.deadlineMs / 1000}s budget lasts`);
     // A time-zone variant reads as many raw rows as its base range: it reuses that measurement.
     const baseOf = (c) => todo.find((x) => x.page === c.page && x.role === c.role && x.range === RANGES[c.range].base);
@@ -435,6 +463,7 @@ async function main() {
     rows.push([c.page.name, c.range, ROLE_LABEL[c.role], r.page.n, f(r.page.p50, 1), f(r.page.p95, 1), f(r.partial.p50, 1), f(r.partial.p95, 1), r.charts.length ? `${r.charts.length}× ${f(charts95, 1)}` : '—', f(r.totalP50, 1), c.raw?.n ? `${f(c.raw.p50, 0)} (${c.raw.from !== c.range ? `=${c.raw.from}` : c.raw.n})` : c.raw?.skipped ? 'no time' : '—', f(ratio, 0), ok ? 'ok' : 'MISS']);
   }
   out.push(table(['page', 'range', 'role', 'n', 'page p50', 'page p95', 'partial p50', 'partial p95', 'charts p95', 'page+charts p50', 'raw p50 (n)', 'raw/page', `p95<${CFG.targets.p95Ms} & ≥${CFG.targets.rawRatio}×`], rows));
+  if (rawCheck) out.push('', rawCheck.length ? `raw check MISMATCH (the raw side does not answer what the pages answer):\n  ${rawCheck.join('\n  ')}` : 'raw check: the repository reads give the same numbers on rollups and on raw rows (totals, models, top, active users, series for 3 scopes and ranges)');
   if (Object.keys(missing).length) out.push('', 'not measured (the page does not exist yet):', ...Object.entries(missing).map(([k, v]) => `  ${k}: ${v}`));
   const errs = combos.filter((c) => c.result?.errors?.length).map((c) => `  ${c.page.name} ${c.range} ${ROLE_LABEL[c.role]}: ${c.result.errors.join('; ')}`);
   if (errs.length) out.push('', 'errors:', ...errs);
@@ -467,6 +496,7 @@ async function main() {
     config: CFG,
     data: { ...seeded.stats, params: seed.PARAMS, people: Object.fromEntries(Object.entries(people).map(([k, v]) => [k, v.email])) },
     missing,
+    rawCheck,
     pages: combos.filter((c) => c.result).map((c) => ({ page: c.page.name, range: c.range, role: c.role, url: c.url, ...c.result, raw: c.raw ?? null, rawRatio: c.raw && c.result.totalP50 ? round(c.raw.p50 / c.result.totalP50, 1) : null })),
     live,
   };

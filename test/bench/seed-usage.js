@@ -468,7 +468,7 @@ async function seedDays(dbUrl, days, { log, chatIdx, workers = 2 }) {
  * TABLE: it only keeps concurrent usage writers out (there are none while seeding) and would make
  * the two connections take turns. Every insert is the app's own SQL.
  */
-async function rebuildDays(dbUrl, from, to, log, workers = 2) {
+async function rebuildDays(dbUrl, from, to, log, workers = 2, { keepLock = false } = {}) {
   const { rebuildRollups } = require(path.join(ROOT, 'dist', 'src', 'usage', 'rollups.js'));
   const t0 = Date.now();
   const days = [];
@@ -481,7 +481,7 @@ async function rebuildDays(dbUrl, from, to, log, workers = 2) {
       // Session settings only: the rows are the same, the sort and hash steps just spill less.
       await c.query(`set synchronous_commit = off; set work_mem = '256MB'; set jit = off`);
       clients.push({
-        query: (sql, params) => (/^\s*lock table /i.test(sql) ? Promise.resolve({ rows: [], rowCount: 0 }) : c.query(sql, params)),
+        query: (sql, params) => (!keepLock && /^\s*lock table /i.test(sql) ? Promise.resolve({ rows: [], rowCount: 0 }) : c.query(sql, params)),
         end: () => c.end(),
       });
     }
@@ -691,6 +691,18 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
   }
   m = await marker();
   await withClient(dbUrl, (c) => applyRoles(c, E));
+  if (m.live_dirty && m.rollups) {
+    // An earlier run died during its live phase: its proxied requests are still in the data.
+    const { tokenId, from } = m.live_dirty;
+    await withClient(dbUrl, async (c) => {
+      await c.query('delete from request_log where token_id = $1', [tokenId]);
+      if ((await c.query(`select to_regclass('public.session') as t`)).rows[0].t) await c.query('delete from session where token_id = $1', [tokenId]);
+    });
+    const d0 = Math.floor(from / DAY_MS) * DAY_MS;
+    log('removing the requests an earlier run\'s live phase left behind');
+    await rebuildDays(dbUrl, d0, Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS, log);
+    await withClient(dbUrl, (c) => c.query(`delete from bench.seed where stage = 'live_dirty'`));
+  }
 
   // Derived data (rollups, sessions): rebuilt in full when the rollup code or the schema changed,
   // else only for the days a top-up touched.
@@ -737,7 +749,7 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
   return { dbUrl, secretKey, entities: E, stats, migrations };
 }
 
-module.exports = { PARAMS, MODELS, LIVE_MODEL, DB_NAME, buildEntities, gatewayConfig, openServer, ensureSeeded, withClient, dbUrlOn, cli };
+module.exports = { PARAMS, MODELS, LIVE_MODEL, DB_NAME, buildEntities, gatewayConfig, openServer, ensureSeeded, withClient, dbUrlOn, cli, rebuildDays };
 
 if (require.main === module) {
   const t0 = Date.now();
