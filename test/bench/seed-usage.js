@@ -464,37 +464,59 @@ async function seedDays(dbUrl, days, { log, chatIdx, workers = 2 }) {
 
 /**
  * Rollups for whole days [from, to) through the app's rebuildRollups (the code `sluice rollups
- * rebuild` runs), one day per call, on two connections. The one statement skipped is its LOCK
- * TABLE: it only keeps concurrent usage writers out (there are none while seeding) and would make
- * the two connections take turns. Every insert is the app's own SQL.
+ * rebuild` runs), one call per calendar month of the range (month rollups are recomputed whole
+ * from the day rollup, so a month must not be split between calls), the months shared out over two
+ * connections. The one statement skipped is its LOCK TABLE: it only keeps concurrent usage writers
+ * out (there are none while seeding) and would make the two connections take turns; calls for
+ * different months touch different rows (a deadlock on the shared tag list is retried). Every
+ * insert is the app's own SQL. `keepLock` keeps the lock (a running Sluice may still write).
  */
 async function rebuildDays(dbUrl, from, to, log, workers = 2, { keepLock = false } = {}) {
   const { rebuildRollups } = require(path.join(ROOT, 'dist', 'src', 'usage', 'rollups.js'));
   const t0 = Date.now();
-  const days = [];
-  for (let d = from; d < to; d += DAY_MS) days.push(d);
-  const clients = [];
-  try {
-    for (let i = 0; i < Math.min(workers, days.length); i++) {
+  const chunks = [];
+  for (let a = from; a < to; ) {
+    const d = new Date(a);
+    const next = Math.min(to, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+    chunks.push({ from: a, to: next, days: Math.round((next - a) / DAY_MS) });
+    a = next;
+  }
+  const totalDays = chunks.reduce((x, c) => x + c.days, 0);
+  // Longest first onto the least loaded connection.
+  const lanes = Array.from({ length: Math.min(workers, chunks.length) }, () => ({ days: 0, chunks: [] }));
+  for (const c of [...chunks].sort((x, y) => y.days - x.days)) {
+    const l = lanes.reduce((m, x) => (x.days < m.days ? x : m), lanes[0]);
+    l.days += c.days;
+    l.chunks.push(c);
+  }
+  let done = 0;
+  await Promise.all(
+    lanes.map(async (lane) => {
       const c = new pg.Client({ connectionString: dbUrl });
       await c.connect();
-      // Session settings only: the rows are the same, the sort and hash steps just spill less.
-      await c.query(`set synchronous_commit = off; set work_mem = '256MB'; set jit = off`);
-      clients.push({
-        query: (sql, params) => (!keepLock && /^\s*lock table /i.test(sql) ? Promise.resolve({ rows: [], rowCount: 0 }) : c.query(sql, params)),
-        end: () => c.end(),
-      });
-    }
-    let k = 0;
-    await parallel(days, clients.length, async (d, w) => {
-      const counts = await rebuildRollups(clients[w], new Date(d), new Date(d + DAY_MS));
-      k++;
-      const el = (Date.now() - t0) / 1000;
-      log(`  rollups ${k}/${days.length} days (${new Date(d).toISOString().slice(0, 10)}: ${Object.entries(counts).map(([g, x]) => `${x} ${g}`).join(', ')}; ${el.toFixed(0)}s, ~${((el / k) * (days.length - k)).toFixed(0)}s left)`);
-    });
-  } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  }
+      try {
+        // Session settings only: the rows are the same, the sort and hash steps just spill less.
+        await c.query(`set synchronous_commit = off; set work_mem = '256MB'; set jit = off`);
+        const client = { query: (sql, params) => (!keepLock && /^\s*lock table /i.test(sql) ? Promise.resolve({ rows: [], rowCount: 0 }) : c.query(sql, params)) };
+        for (const ch of lane.chunks.sort((x, y) => x.from - y.from)) {
+          let counts;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              counts = await rebuildRollups(client, new Date(ch.from), new Date(ch.to));
+              break;
+            } catch (e) {
+              if (e.code !== '40P01' || attempt >= 3) throw e;
+            }
+          }
+          done += ch.days;
+          const el = (Date.now() - t0) / 1000;
+          log(`  rollups ${done}/${totalDays} days (${new Date(ch.from).toISOString().slice(0, 10)} … ${new Date(ch.to - 1).toISOString().slice(0, 10)}: ${Object.entries(counts).map(([g, x]) => `${x} ${g}`).join(', ')}; ${el.toFixed(0)}s)`);
+        }
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }),
+  );
 }
 
 /**
@@ -514,6 +536,9 @@ async function withIndexesDropped(dbUrl, tables, log, fn) {
         [tables],
       )
     ).rows;
+    // Definitions an earlier, interrupted load dropped are not in pg_indexes any more: keep them.
+    const saved = (await c.query(`select params from bench.seed where stage = 'dropped_indexes'`)).rows[0]?.params ?? [];
+    for (const d of saved) if (!rows.some((r) => r.name === d.name)) rows.push(d);
     await c.query(`insert into bench.seed (stage, params) values ('dropped_indexes', $1) on conflict (stage) do update set params = excluded.params`, [JSON.stringify(rows)]);
     for (const r of rows) await c.query(`drop index if exists ${r.name}`);
     return rows;
@@ -652,7 +677,6 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
   const now = Date.now();
   const touched = new Set(); // days whose rollups must be rebuilt
   let topUpFrom = null;
-  await restoreIndexes(dbUrl, log); // after a run that died during a bulk load
   if (!m.raw) {
     log(`seeding ${(PARAMS.rows / 1e6).toFixed(1)}M request rows over ${PARAMS.days} days (${PARAMS.orgs} orgs, ${PARAMS.teams} teams, ${PARAMS.users} people, ${PARAMS.tokens} tokens, ${PARAMS.endUsers} end users, ${MODELS.length - 1} models used)`);
     await withClient(dbUrl, async (c) => {
@@ -721,7 +745,10 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
       if (hasSessions) await seedSessions(dbUrl, firstDay, lastDay + DAY_MS, log);
     });
     log(`derived tables built in ${((Date.now() - t1) / 1000).toFixed(0)}s`);
-  } else if (touched.size) {
+  } else {
+    await restoreIndexes(dbUrl, log); // after a run that died during a bulk load
+  }
+  if (!full && touched.size) {
     const ds = [...touched].sort((a, b) => a - b);
     log(`rebuilding rollups for ${ds.length} touched day(s)`);
     await rebuildDays(dbUrl, ds[0], ds[ds.length - 1] + DAY_MS, log);
