@@ -1,5 +1,6 @@
 import { startTestApp, TEST_SECRET_KEY, TestApp } from './support/app';
-import { createOrg, createToken } from './support/factories';
+import { createOrg, createToken, createUser } from './support/factories';
+import { signIn } from './support/session';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { createTestDatabase, dumpDatabase, freePort, registerSecret, TestDatabase } from './support/pg';
 import { ServerProcess, startServer } from './support/processes';
@@ -26,6 +27,14 @@ describe('config versions: validated, stored encrypted, active everywhere within
       const got = await modelsOn(url);
       if (JSON.stringify(got) === JSON.stringify(want)) return Date.now() - start;
       if (Date.now() - start > 5000) throw new Error(`models on ${url}: ${JSON.stringify(got)}, wanted ${JSON.stringify(want)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  const waitForModel = async (url: string, id: string) => {
+    const start = Date.now();
+    while (!(await modelsOn(url)).includes(id)) {
+      if (Date.now() - start > 5000) throw new Error(`${id} never became available on ${url}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -94,6 +103,37 @@ describe('config versions: validated, stored encrypted, active everywhere within
     ]);
     const diff = await store.diff(v1, v1 + 1);
     expect(diff).toEqual([{ path: 'providers.fake.models', before: ['m1'], after: ['m1', 'm2'] }]);
+  });
+
+  it('shows on live pages of one process the requests another process served', async () => {
+    await createUser(a.app, { email: 'watcher@cfg.test', org: 'cfg', role: 'admin' });
+    const watcher = await signIn(a, 'watcher@cfg.test');
+    const live = async () => (await watcher.get('/ui/live?org=all').expect(200)).body.v as number;
+    // A token of its own, so no earlier request still in process b's writer can be counted here.
+    const watched = (await createToken(a.app, { orgSlug: 'cfg', name: 'live-watch' })).secret;
+    const served = async () => {
+      const [head, ...rows] = (await watcher.get('/ui/usage/top.csv?org=cfg&range=1h').expect(200)).text.trim().split('\n');
+      const col = head.split(',').findIndex((h) => /^"?requests"?$/i.test(h));
+      const row = rows.find((l) => l.includes('live-watch'));
+      return row ? Number(row.split(',')[col]) : 0;
+    };
+    await waitForModel(b.url, 'fake/m1');
+    const before = await live();
+    const countBefore = await served();
+    const r = await fetch(`${b.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${watched}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm1', messages: [{ role: 'user', content: 'seen elsewhere' }] }),
+    });
+    expect(r.status).toBe(200);
+    // Process b writes the row and NOTIFYs; process a's live version moves without a reload.
+    const start = Date.now();
+    while ((await live()) <= before) {
+      if (Date.now() - start > 10_000) throw new Error('the live version on process a never moved');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(countBefore).toBe(0);
+    expect(await served()).toBe(1);
   });
 
   it('never shows or stores the key in the clear', async () => {
