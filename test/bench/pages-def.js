@@ -230,6 +230,31 @@ const LIVE = {
 };
 
 /**
+ * Where two read results differ: integers exactly, other numbers (latency averages are float sums
+ * added in another order) to 1e-9 relative. Null when equal.
+ */
+function firstDifference(a, b, at = '') {
+  if (typeof a === 'number' && typeof b === 'number') {
+    if (Number.isInteger(a) && Number.isInteger(b)) return a === b ? null : `${at}: ${a} on rollups, ${b} on raw rows`;
+    return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b)) ? null : `${at}: ${a} on rollups, ${b} on raw rows`;
+  }
+  if (a instanceof Date || b instanceof Date) {
+    const x = a instanceof Date ? a.toISOString() : a;
+    const y = b instanceof Date ? b.toISOString() : b;
+    return x === y ? null : `${at}: ${x} on rollups, ${y} on raw rows`;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) {
+      const d = firstDifference(a[k], b[k], `${at}.${k}`);
+      if (d) return d;
+    }
+    return null;
+  }
+  return a === b ? null : `${at}: ${JSON.stringify(a)} on rollups, ${JSON.stringify(b)} on raw rows`;
+}
+
+/**
  * Checks the raw side against the rollups: the same repository reads, once on the rollups and
  * once on raw rows, for a few scopes and ranges, must give the same numbers. Returns mismatches.
  */
@@ -250,9 +275,10 @@ async function checkRaw(pool, ctx) {
       series: (r) => r.series(f, range),
     };
     for (const [name, read] of Object.entries(reads)) {
-      const a = JSON.stringify(await read(onRollups));
-      const b = JSON.stringify(await read(onRaw));
-      if (a !== b) bad.push(`${name} ${key} as ${role}: rollups ${a.slice(0, 160)} … raw ${b.slice(0, 160)}`);
+      const a = await read(onRollups);
+      const b = await read(onRaw);
+      const diff = firstDifference(a, b);
+      if (diff) bad.push(`${name} ${key} as ${role}: ${diff}`);
     }
   }
   return bad;
