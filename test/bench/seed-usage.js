@@ -725,6 +725,7 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
     const d0 = Math.floor(from / DAY_MS) * DAY_MS;
     log('removing the requests an earlier run\'s live phase left behind');
     await rebuildDays(dbUrl, d0, Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS, log);
+    await vacuumDerived(dbUrl);
     await withClient(dbUrl, (c) => c.query(`delete from bench.seed where stage = 'live_dirty'`));
   }
 
@@ -776,7 +777,16 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
   return { dbUrl, secretKey, entities: E, stats, migrations };
 }
 
-module.exports = { PARAMS, MODELS, LIVE_MODEL, DB_NAME, buildEntities, gatewayConfig, openServer, ensureSeeded, withClient, dbUrlOn, cli, rebuildDays };
+/** VACUUM (ANALYZE) of request_log and the derived tables: pages left by the last rebuild or delete become all-visible again. */
+async function vacuumDerived(dbUrl) {
+  await withClient(dbUrl, async (c) => {
+    const present = (await c.query(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname = any($1::text[])`, [derivedTables()])).rows.map((r) => r.relname);
+    await c.query(`set maintenance_work_mem = '512MB'`);
+    await c.query(`vacuum (analyze) request_log, ${present.join(', ')}`);
+  });
+}
+
+module.exports = { PARAMS, MODELS, LIVE_MODEL, DB_NAME, buildEntities, gatewayConfig, openServer, ensureSeeded, withClient, dbUrlOn, cli, rebuildDays, vacuumDerived };
 
 if (require.main === module) {
   const t0 = Date.now();
