@@ -146,9 +146,12 @@ describe('budgets in the browser', () => {
     // ops, amount 100+i in [110, 130]: i in {12, 16, 20, 24, 28}.
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('tr[data-event]').length === 5 && (globalThis as any).document.querySelector('.table-foot')?.textContent?.includes('of 5'));
 
-    // Sorting by amount on the server.
+    // Sorting by amount on the server, once the filter requests above have all come back (on a busy
+    // machine a late filter response would otherwise land after the sort's).
+    await page.waitForFunction(() => !(globalThis as any).document.querySelector('.htmx-request'));
     await page.click('th a:has-text("Amount")');
     await page.waitForFunction(() => (globalThis as any).document.querySelector('tr[data-event] td.num')?.getAttribute('data-amount') === '112');
+    await page.waitForFunction(() => !(globalThis as any).document.querySelector('.htmx-request'));
     await page.click('th a:has-text("Amount")');
     await page.waitForFunction(() => (globalThis as any).document.querySelector('tr[data-event] td.num')?.getAttribute('data-amount') === '128');
 
