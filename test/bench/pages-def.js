@@ -188,7 +188,7 @@ const raw = (group, read, scopeFn) => async (rangeKey, role, ctx, pool) => {
   const repo = new AnalyticsRepository(wrapped);
   const range = resolve(group, rangeKey);
   const scope = scopeFn(role, ctx);
-  const filter = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: scope.person };
+  const filter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person };
   await READS[read](repo, { range, filter, scope, sessions: (f) => rawSessions(pool, f) });
   return wrapped.stats;
 };
@@ -266,7 +266,7 @@ async function checkRaw(pool, ctx) {
   for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['member', '1w']]) {
     const range = resolve('usage', key);
     const scope = scopeOf(role, ctx);
-    const f = { from: range.from, to: range.to, source: range.source, orgIds: scope.orgIds, person: scope.person };
+    const f = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person };
     const reads = {
       totals: (r) => r.totals(f),
       models: (r) => r.models(f),
