@@ -6,14 +6,15 @@
 //      seeded once, then reused and topped up; BENCH_RESEED=1 starts over).
 //   2. One Sluice process on it. Signed in as a global admin, an org admin and a member (one-time
 //      sign-in links, as `sluice login-link` issues them), each analytics page is requested for
-//      the 1d, 1w and 30d ranges: the full page, the htmx partial, and the chart JSON the page
-//      loads, after a warm-up, N times each, interleaved. Times are measured at the client on
-//      loopback (server time plus well under a millisecond of transport).
-//      The same numbers are computed from raw request_log rows with equivalent aggregate SQL
-//      (same filters, same scope) in the same run, and the ratio raw / page is printed.
+//      the 1d, 1w, 30d and 30d-in-New-York ranges (pages-def.js): the full page, the htmx
+//      partial, and the chart JSON the page loads, after a warm-up, N times each, interleaved.
+//      Times are measured at the client on loopback (server time plus well under a millisecond
+//      of transport).
 //   3. Live mode: proxy throughput (fake upstream answering in 20 ms, concurrency 64, interleaved
 //      repetitions as in run.js scenario A) with no viewers and with K simulated browsers doing
-//      what the live-mode pages do.
+//      what the live-mode script does (live-viewers.js). Its requests are removed afterwards.
+//   4. The same numbers from raw rows: the pages' own repository reads with request_log in place
+//      of every rollup (pages-def.js; checked against the rollups first), and raw / page.
 // Prints tables and one JSON line, writes test/bench/results/pages-latest.json. Never asserts.
 //
 // Knobs (env): BENCH_PAGE_N (30 measured requests per URL), BENCH_PAGE_WARMUP (2),
