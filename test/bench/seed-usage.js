@@ -232,11 +232,12 @@ const DB_NAME = process.env.BENCH_PAGES_DB || 'sluice_pages_bench';
 
 /**
  * The PostgreSQL server the bench uses: BENCH_DATABASE_URL (a server URL; the bench creates its own
- * database there), else 127.0.0.1:5432, else the embedded PostgreSQL the app falls back to, with its
- * cluster kept under BENCH_PG_DATA (default ~/.cache/sluice-bench) so the seeded data survives.
+ * database there), else 127.0.0.1:5432, else (or with BENCH_EMBEDDED=1) the embedded PostgreSQL the
+ * app falls back to, with its cluster kept under BENCH_PG_DATA (default ~/.cache/sluice-bench) so
+ * the seeded data survives.
  */
 async function openServer(log) {
-  const candidates = process.env.BENCH_DATABASE_URL ? [process.env.BENCH_DATABASE_URL] : ['postgres://postgres@127.0.0.1:5432/postgres'];
+  const candidates = process.env.BENCH_EMBEDDED === '1' ? [] : process.env.BENCH_DATABASE_URL ? [process.env.BENCH_DATABASE_URL] : ['postgres://postgres@127.0.0.1:5432/postgres'];
   for (const url of candidates) {
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
     try {
