@@ -24,7 +24,8 @@
 // BENCH_LIVE_VIEWERS (20), BENCH_TPUT_SECONDS (8), BENCH_REPS (3), BENCH_SKIP_LIVE=1,
 // BENCH_SKIP_RAW=1, BENCH_HARD_LIMIT_SECONDS (1500, after seeding), BENCH_SEED_LIMIT_SECONDS
 // (1800), BENCH_RESEED=1, BENCH_ROWS / BENCH_DAYS (seed size), BENCH_DATABASE_URL (a PostgreSQL
-// server URL; default 127.0.0.1:5432, else the embedded PostgreSQL), BENCH_PAGES_DB (database name).
+// server URL; default 127.0.0.1:5432, else the embedded PostgreSQL; BENCH_EMBEDDED=1 forces it, its
+// cluster under BENCH_PG_DATA), BENCH_PAGES_DB (database name, default sluice_pages_bench).
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
