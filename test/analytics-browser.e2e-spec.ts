@@ -1,9 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestApp, TestApp } from './support/app';
 import { gatewayConfig, q as rawQuery, seedAnalytics, Seeded } from './support/analytics-seed';
-import { launchBrowser } from './support/browser';
+import { launchBrowser, signInBrowser } from './support/browser';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
-import { signIn } from './support/session';
 import { uuidv7 } from '../src/common/uuid';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 
@@ -47,9 +46,7 @@ describe('usage analytics in the browser', () => {
     context = await browser.newContext({ timezoneId: 'Asia/Kolkata', viewport: { width: 1300, height: 900 } });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    const session = await signIn(t, 'admin@acme.test');
-    const [name, value] = session.cookie.split(/=(.*)/s);
-    await context.addCookies([{ name, value, url: t.url }]);
+    await signInBrowser(context, t, 'admin@acme.test');
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

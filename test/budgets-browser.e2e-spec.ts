@@ -1,9 +1,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, TestApp } from './support/app';
-import { launchBrowser } from './support/browser';
+import { launchBrowser, signInBrowser } from './support/browser';
 import { createOrg, createTeam, createUser } from './support/factories';
 import { registerSecret, withDatabase } from './support/pg';
-import { signIn } from './support/session';
 import { uuidv7 } from '../src/common/uuid';
 
 /**
@@ -31,9 +30,7 @@ describe('budgets in the browser', () => {
     page.on('dialog', (d) => void d.accept());
     // Signed in through a one-time link by the session helper, then the cookie is handed to the
     // browser (the sign-in pages themselves are covered by auth-browser).
-    const session = await signIn(t, 'admin@acme.test');
-    const [name, value] = session.cookie.split(/=(.*)/s);
-    await context.addCookies([{ name, value, url: t.url }]);
+    await signInBrowser(context, t, 'admin@acme.test');
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

@@ -1,10 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, TestApp } from './support/app';
-import { launchBrowser } from './support/browser';
+import { launchBrowser, signInBrowser } from './support/browser';
 import { createOrg, createToken, createUser } from './support/factories';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { withDatabase } from './support/pg';
-import { signIn } from './support/session';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 
 const SESSION = '0b7e5c2a-93f1-4d6e-8a4b-2c1d0e9f8a7b';
@@ -74,9 +73,7 @@ describe('logs and tool use in the browser', () => {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    const session = await signIn(t, 'admin@acme.test');
-    const [name, value] = session.cookie.split(/=(.*)/s);
-    await context.addCookies([{ name, value, url: t.url }]);
+    await signInBrowser(context, t, 'admin@acme.test');
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

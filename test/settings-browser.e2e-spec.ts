@@ -1,10 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, TestApp } from './support/app';
-import { launchBrowser } from './support/browser';
+import { launchBrowser, signInBrowser } from './support/browser';
 import { createOrg, createTeam, createToken, createUser } from './support/factories';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { registerSecret, withDatabase } from './support/pg';
-import { signIn } from './support/session';
 import { OrgsService } from '../src/orgs/orgs.service';
 import { UsageWriter } from '../src/usage/usage-writer.service';
 
@@ -50,9 +49,7 @@ describe('settings in the browser', () => {
       if (r.status() >= 500 || (r.status() === 404 && !r.url().endsWith('/favicon.ico'))) problems.push(`${r.status()} ${r.url()}`);
     });
     page.on('dialog', (d) => void d.accept());
-    const session = await signIn(t, 'root@example.test');
-    const [name, value] = session.cookie.split(/=(.*)/s);
-    await context.addCookies([{ name, value, url: t.url }]);
+    await signInBrowser(context, t, 'root@example.test');
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

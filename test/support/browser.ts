@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { TestApp } from './app';
+import { signIn, type TestSession } from './session';
 
 export const CHROMIUM = process.env.SLUICE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -24,4 +26,15 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: ensureChromium(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/**
+ * Signs `email` in through a one-time link (the session helper) and hands the session cookie to
+ * the browser context, so pages open signed in.
+ */
+export async function signInBrowser(context: BrowserContext, t: TestApp, email: string): Promise<TestSession> {
+  const session = await signIn(t, email);
+  const [name, value] = session.cookie.split(/=(.*)/s);
+  await context.addCookies([{ name, value, url: t.url }]);
+  return session;
 }
