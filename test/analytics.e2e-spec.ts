@@ -319,6 +319,47 @@ describe('usage analytics pages', () => {
       }
     });
 
+    // Ranges whose first or last day is a partial UTC day holding seeded rows inside and outside
+    // the range: read as hour rows, or as a day row minus its other hours, or (per local day) as
+    // day rows plus the hours of other local days. Every number must still be the raw one.
+    it('partial UTC days at the edges of a range: KPIs, people, models, charts equal raw rows', async () => {
+      const d0 = ymd(new Date(Math.floor(Date.now() / DAY) * DAY - 3 * DAY));
+      const shift = (d: string, n: number) => ymd(new Date(Date.parse(`${d}T00:00:00Z`) + n * DAY));
+      for (const tz of ['UTC', 'America/New_York', 'Asia/Tokyo']) {
+        for (const [from, to] of [[d0, shift(d0, 1)], [shift(d0, -1), shift(d0, 1)], [shift(d0, 1), shift(d0, 2)]]) {
+          const qs = `org=acme&range=custom&from=${from}&to=${to}&tz=${encodeURIComponent(tz)}`;
+          const w = `l.org_id = '${s.org.acme}' and ${customBounds(tz, from, to)}`;
+          const at = `${tz} ${from}…${to}`;
+          const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
+          expect(e.requests).toBeGreaterThan(0);
+          const k = kpis((await admin.get(`/ui/usage/people?${qs}`).expect(200)).text);
+          expect([at, k['active-users'], k.requests, k.total]).toEqual([at, e.users, e.requests, e.tokens]);
+          const rows = parseCsv((await admin.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
+          const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(cost_micros)::bigint as cost,
+              string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${w} group by 1`);
+          expect([at, rows.map((r) => [r.user_key, Number(r.requests), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()]).toEqual([
+            at,
+            exp.map((r) => [r.k, r.requests, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
+          ]);
+          const models = parseCsv((await admin.get(`/ui/adoption/models.csv?${qs}`).expect(200)).text);
+          const expModels = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as m, count(*)::int as n ${FROM} where ${w} group by 1`);
+          expect([at, models.map((r) => [r.model, Number(r.requests)]).sort()]).toEqual([at, expModels.map((r) => [r.m, r.n]).sort()]);
+          const days = rowsOf((await admin.get(`/ui/adoption?${qs}`).expect(200)).text, 'days');
+          const expDays = await raw(`select ${PERSON} as k, count(distinct date_trunc('day', l.created_at at time zone '${tz}'))::int as n ${FROM} where ${w} group by 1`);
+          expect([at, [...days.entries()].sort()]).toEqual([at, expDays.map((r) => [r.k, r.n]).sort()]);
+          // Charts per bucket (hours for the two-day ranges, local days for the three-day one).
+          const unit = Date.parse(to) - Date.parse(from) >= 2 * DAY ? 'day' : 'hour';
+          const bucket = unit === 'day' ? `date_trunc('day', l.created_at at time zone '${tz}') at time zone '${tz}'` : `date_trunc('hour', l.created_at)`;
+          const series = (await admin.get(`/ui/usage/requests.json?${qs}`).expect(200)).body;
+          const expSeries = await raw(`select extract(epoch from ${bucket})::bigint as x, count(*)::int as n ${FROM} where ${w} group by 1 order by 1`);
+          expect([at, (series.data[0] as number[]).map((x, i) => [x, series.data[1][i] + series.data[2][i]]).filter((r) => r[1])]).toEqual([at, expSeries.map((r) => [Number(r.x), r.n])]);
+          const active = (await admin.get(`/ui/usage/people/activity.json?${qs}`).expect(200)).body;
+          const expActive = await raw(`select extract(epoch from ${bucket})::bigint as x, count(distinct ${PERSON})::int as n ${FROM} where ${w} group by 1 order by 1`);
+          expect([at, (active.data[0] as number[]).map((x, i) => [x, active.data[1][i]]).filter((r) => r[1])]).toEqual([at, expActive.map((r) => [Number(r.x), r.n])]);
+        }
+      }
+    });
+
     it('active users per local day equal raw distinct people per day', async () => {
       const chart = (await admin.get(`/ui/usage/people/activity.json?${base()}`).expect(200)).body;
       const exp = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'America/New_York') at time zone 'America/New_York')::bigint as x,
@@ -585,6 +626,7 @@ describe('usage analytics pages', () => {
         const out: Record<string, unknown[]> = {};
         for (const tb of tables) out[tb.name] = await raw(`select ${tb.cols.map((c) => (c === 'tags' ? 'tags::text' : c.endsWith('_sum') ? `round(${c}::numeric, 6) as ${c}` : c)).join(', ')} from ${tb.name} order by ${tb.cols.map((_, i) => i + 1).join(', ')}`);
         out.usage_tag = await raw('select org_id, tag, last_day from usage_tag order by 1, 2');
+        out.usage_active_day = await raw('select org_id, bucket, person, active_hours from usage_active_day order by 1, 2, 3');
         return out;
       };
       const before = await snap();
@@ -593,7 +635,12 @@ describe('usage analytics pages', () => {
       expect(before.usage_summary_day.length).toBeGreaterThan(5);
       expect((before.usage_person_day as { active_hours: number }[]).every((r) => r.active_hours > 0 && r.active_hours < 1 << 24)).toBe(true);
       expect((before.usage_tag as { tag: string }[]).map((x) => x.tag)).toEqual(expect.arrayContaining(['Zeta', 'alpha', 'env:prod', 'proj:x', 'app:webui', 'env:dev']));
-      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0');
+      // Who was active per day: per organization, and every organization together, exactly as raw rows say.
+      const active = await raw(`select org_id::text, extract(epoch from bucket)::bigint as d, count(*)::int as n from usage_active_day group by 1, 2 order by 1, 2`);
+      const expActive = await raw(`select o::text as org_id, extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as d, count(distinct ${PERSON})::int as n
+          ${FROM} cross join lateral (values (l.org_id), ('00000000-0000-0000-0000-000000000000'::uuid)) v(o) group by 1, 2 order by 1, 2`);
+      expect(active).toEqual(expActive);
+      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0; delete from usage_active_day');
       await withDatabase(t.db.url, async (c) => {
         await rebuildRollups(c as never, new Date(Math.floor(Date.now() / DAY) * DAY - 40 * DAY), new Date(Math.floor(Date.now() / DAY) * DAY + DAY));
       });

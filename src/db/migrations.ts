@@ -12,6 +12,7 @@ import { Migration20261211000000_analytics_person_model } from '../../migrations
 import { Migration20261212000000_analytics_active_hours } from '../../migrations/Migration20261212000000_analytics_active_hours';
 import { Migration20261213000000_analytics_person_month } from '../../migrations/Migration20261213000000_analytics_person_month';
 import { Migration20261214000000_analytics_fillfactor } from '../../migrations/Migration20261214000000_analytics_fillfactor';
+import { Migration20261215000000_analytics_active_day } from '../../migrations/Migration20261215000000_analytics_active_day';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -32,4 +33,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261212000000_analytics_active_hours', class: Migration20261212000000_analytics_active_hours },
   { name: 'Migration20261213000000_analytics_person_month', class: Migration20261213000000_analytics_person_month },
   { name: 'Migration20261214000000_analytics_fillfactor', class: Migration20261214000000_analytics_fillfactor },
+  { name: 'Migration20261215000000_analytics_active_day', class: Migration20261215000000_analytics_active_day },
 ];

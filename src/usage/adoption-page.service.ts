@@ -50,13 +50,15 @@ export class AdoptionPageService {
   async page(actor: Actor, q: Query, tzCookie: string | undefined) {
     const c = await this.ctx(actor, q, tzCookie);
     const t = tableState(q, SORTS, { sort: 'total', dir: 'desc', per: 25 });
-    const [totals, users, members, top, models] = await Promise.all([
+    // The table's total is the number of active people, unless a search narrowed it.
+    const [totals, counted, members, top, models] = await Promise.all([
       this.repo.totals(c.filter, false),
-      this.repo.activeUsers(c.filter),
+      c.search ? this.repo.activeUsers(c.filter) : null,
       this.repo.memberCount(c.scope.orgIds),
       this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
       this.repo.models(c.filter),
     ]);
+    const users = counted ?? top.total;
     const days = await this.repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
     const totalTokens = totals.inputTokens + totals.outputTokens;
     const stateQs = qsOf(c.state);

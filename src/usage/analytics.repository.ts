@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
-import { NONE_UUID, ROLLUP_TABLES, RollupTable } from './rollups';
+import { ACTIVE_ALL_ORGS, EU, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
+import { localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
 
 /**
@@ -33,6 +34,11 @@ export interface RollupFilter {
   tags?: string[];
   /** The range ends now (or later): the last day's rollup holds nothing past `to`. */
   openEnded?: boolean;
+  /**
+   * Read partial days only from their own rows, never as a day minus its other hours. For the
+   * raw-row baseline of the analytics bench, where a day "row" is a day of requests.
+   */
+  plainSpans?: boolean;
 }
 
 export interface Measures {
@@ -104,21 +110,8 @@ class Sql {
 
 const N = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 
-/** End-user ids that look like emails compare case-insensitively (they name people); others as sent. */
-const EU = (col: string) => `case when ${col} like '%@%' then lower(${col}) else ${col} end`;
-
-/**
- * The person a request counts for: its end-user id when there is one (Open WebUI and other
- * services send it for each of their users), else the token owner's email, else the service
- * account. `x` has owner_user_id, service_account_id and eu; `o` is the owner's app_user row.
- */
-const PERSON = `case when x.eu <> '' then x.eu
-  when x.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || x.owner_user_id::text)
-  when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
-  else 'unknown' end`;
-
 /** PERSON computed straight off a rollup row `r` (owner joined as `o`). */
-const PERSON_R = PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g, 'r.');
+const PERSON_R = personOf('r');
 
 /**
  * Rollup rows grouped by their raw person dimensions first (cheap hashing of ids), then mapped to
@@ -128,7 +121,7 @@ const PERSON_R = PERSON.replace(/\bx\.eu\b/g, EU('r.end_user')).replace(/\bx\./g
 function peopleCte(src: string, extra: { expr: string; as: string }[], sums: string): string {
   const cols = extra.map((e) => `${e.expr} as ${e.as}`);
   return `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} collate "C" as eu${cols.length ? ', ' + cols.join(', ') : ''}, ${sums}
-                  from ${src} r group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')}),
+                  from ${src} r group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')} having sum(r.requests) > 0),
           p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
 }
 
@@ -225,35 +218,60 @@ interface Span {
   from: Date;
   to: Date;
   g: Grain;
+  /** -1: rows subtracted (the rest of a day whose day row is read whole). */
+  sign?: -1;
 }
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 /**
- * A range total read as whole UTC days from day rollups plus its partial first and last days
- * from the range's own (hour or minute) rollups. A New York month is thirty day buckets and a few
- * dozen hour buckets instead of 720 hour buckets; the sum is the same.
+ * A range total read as whole UTC days from day rollups plus its partial first and last days. A
+ * partial day of more than twelve hours is its day row minus the hour rows of the hours outside
+ * the range; a shorter one is its hour rows. A New York month is thirty day buckets and a few
+ * hours, and "the last 24 hours" is a day and an hour or two, instead of 720 or 24 hour buckets;
+ * the sums are the same. Readers of signed spans count a group only when its requests add up to
+ * more than zero (a person whose requests all fell in the subtracted hours was not active).
  */
 function spans(f: RollupFilter, months: boolean): Span[] {
-  const from = f.from.getTime();
-  const to = f.to.getTime();
   let days: Span[];
   if (f.source === 'day') days = [{ from: f.from, to: f.to, g: 'day' }];
   else {
+    const from = f.from.getTime();
+    const to = f.to.getTime();
     const start = Math.ceil(from / DAY_MS) * DAY_MS;
-    const end = f.openEnded ? to : Math.floor(to / DAY_MS) * DAY_MS;
-    if (end - start < DAY_MS) return [{ from: f.from, to: f.to, g: f.source }];
+    // Open-ended: nothing is stored past `to`, so the day holding it reads as whole.
+    const end = f.openEnded ? Math.max(to, start) : Math.floor(to / DAY_MS) * DAY_MS;
+    const part = (a: number, b: number): Span[] => (f.plainSpans ? [{ from: new Date(a), to: new Date(b), g: f.source }] : partialDay(a, b, f.source, f.openEnded === true && b >= to));
+    if (end <= start) {
+      // Within one UTC day, or across one midnight without a whole day between.
+      if (f.openEnded || to <= start) return part(from, f.openEnded ? start : to);
+      return [...part(from, start), ...part(start, to)];
+    }
     days = [];
-    if (from < start) days.push({ from: f.from, to: new Date(start), g: f.source });
+    if (from < start) days.push(...part(from, start));
     days.push({ from: new Date(start), to: new Date(end), g: 'day' });
-    if (!f.openEnded && end < to) days.push({ from: new Date(end), to: f.to, g: f.source });
+    if (!f.openEnded && end < to) days.push(...part(end, to));
   }
-  return months ? days.flatMap(carveMonths(f.openEnded === true)) : days;
+  return months ? days.flatMap(carveMonths(f.openEnded === true ? f.to.getTime() : null)) : days;
+}
+
+/** [a, b) inside one UTC day, from `g` rows, or (whole hours, over twelve of them) its day row minus the other hours. */
+function partialDay(a: number, b: number, g: Granularity, nothingAfter: boolean): Span[] {
+  const d = Math.floor(a / DAY_MS) * DAY_MS;
+  const e = nothingAfter ? d + DAY_MS : b;
+  if (g !== 'hour' || e - a <= 12 * HOUR_MS || a % HOUR_MS || e % HOUR_MS) return [{ from: new Date(a), to: new Date(b), g }];
+  const out: Span[] = [{ from: new Date(d), to: new Date(d + DAY_MS), g: 'day' }];
+  if (a > d) out.push({ from: new Date(d), to: new Date(a), g: 'hour', sign: -1 });
+  if (e < d + DAY_MS) out.push({ from: new Date(e), to: new Date(d + DAY_MS), g: 'hour', sign: -1 });
+  return out;
 }
 
 /** Whole UTC months inside a day span read from month rows (the last one may run to now). */
-const carveMonths = (openEnded: boolean) => (sp: Span): Span[] => {
+const carveMonths = (openEndAt: number | null) => (sp: Span): Span[] => {
   if (sp.g !== 'day') return [sp];
+  // Only the span that runs to the open end: a head day's month goes on after it.
+  const openEnded = openEndAt !== null && sp.to.getTime() >= openEndAt;
   const monthStart = (t: number, up: boolean) => {
     const d = new Date(t);
     const m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
@@ -279,12 +297,13 @@ const carveMonths = (openEnded: boolean) => (sp: Span): Span[] => {
 function rows(f: RollupFilter, s: Sql, needs: Need[], o: { requestsOnly?: boolean; mix?: boolean; branches?: string[] } = {}): string {
   const fam = family(f, needs, !!o.requestsOnly, null);
   const cols = ['bucket', ...fam.dims, ...fam.measures].map((c) => `r.${c}`).join(', ');
+  const minus = ['bucket', ...fam.dims].map((c) => `r.${c}`).concat(fam.measures.map((m) => `-r.${m} as ${m}`)).join(', ');
   const narrow = narrowing(f, s);
   const parts: string[] = [];
-  for (const sp of o.mix ? spans(f, fam.grains.includes('month')) : [{ from: f.from, to: f.to, g: f.source }]) {
+  for (const sp of o.mix ? spans(f, fam.grains.includes('month')) : ([{ from: f.from, to: f.to, g: f.source }] as Span[])) {
     const tbl = `${fam.grains.includes(sp.g) ? fam.name : 'usage_rollup'}_${sp.g}`;
     const conds = [`r.bucket >= ${s.p(sp.from)}::timestamptz`, `r.bucket < ${s.p(sp.to)}::timestamptz`, ...narrow];
-    for (const b of o.branches ?? [null]) parts.push(`select ${cols} from ${tbl} r where ${[...conds, ...(b ? [b] : [])].join(' and ')}`);
+    for (const b of o.branches ?? [null]) parts.push(`select ${sp.sign ? minus : cols} from ${tbl} r where ${[...conds, ...(b ? [b] : [])].join(' and ')}`);
   }
   return parts.length === 1 ? `(${parts[0]})` : `(${parts.join(' union all ')})`;
 }
@@ -321,15 +340,17 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
-    const w = where(f, s);
     const dim = split === 'team' ? 'r.team_id::text' : split === 'model' ? `r.provider || '/' || r.model` : split === 'status' ? 'r.status_class' : `''`;
-    const src = table(f, split === 'team' ? ['team'] : split === 'model' ? ['model'] : split === 'status' ? ['status'] : []);
+    const needs: Need[] = split === 'team' ? ['team'] : split === 'model' ? ['model'] : split === 'status' ? ['status'] : [];
+    const local = localDayRows(f, range, s, tz, needs);
+    const d = local
+      ? `select r.b, ${dim} as k, ${MEASURE_SUMS()} from ${local} r group by 1, 2`
+      : `select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, sum(x.requests) as requests, sum(x.failures) as failures,
+                sum(x.input_tokens) as input_tokens, sum(x.output_tokens) as output_tokens, sum(x.cost_micros) as cost_micros
+           from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${table(f, needs)} r where ${where(f, s)} group by 1, 2) x
+          group by 1, 2`;
     const r = await this.pool.query(
-      `with ${axis},
-            d as (select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, sum(x.requests) as requests, sum(x.failures) as failures,
-                         sum(x.input_tokens) as input_tokens, sum(x.output_tokens) as output_tokens, sum(x.cost_micros) as cost_micros
-                    from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${src} r where ${w} group by 1, 2) x
-                   group by 1, 2)
+      `with ${axis}, d as (${d})
        select axis.b, d.k, d.requests, d.failures, d.input_tokens, d.output_tokens, d.cost_micros
          from axis left join d on d.b = axis.b order by 1, 2`,
       s.params,
@@ -339,7 +360,9 @@ export class AnalyticsRepository {
 
   /** Distinct people per bucket (exact: counted over the rollups' owner and end-user dimensions). */
   async activeUsersSeries(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
-    if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range);
+    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length;
+    if (range.unit === 'day' && range.identity && f.source === 'day' && everyone) return this.activeUsersByDay(f, range);
+    if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range, everyone);
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
@@ -360,30 +383,35 @@ export class AnalyticsRepository {
    * of one local day (its first k hours) and the start of the next; its active-hour bits say in
    * which of the two the person made requests.
    */
-  private async activeUsersByLocalDay(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+  private async activeUsersByLocalDay(f: RollupFilter, range: AnalyticsRange, everyone: boolean): Promise<{ t: Date; users: number }[]> {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
     const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
     const end = s.p(f.to);
-    const conds = [`r.bucket >= ${first}::timestamptz`, `r.bucket < ${end}::timestamptz`, ...narrowing(f, s)];
-    // Per UTC day of the range (a few dozen): the local midnight it starts in, the next one, and
-    // after how many hours the next one falls; rows then only look their day up.
+    // Whole organizations: the people per UTC day are already rows of usage_active_day.
+    const x = everyone
+      ? activeDayRows(f, s, first, end)
+      : `select r.bucket, (${PERSON_R}) collate "C" as person, bit_or(r.active_hours) as active_hours
+           from usage_person_day r left join app_user o on o.id = r.owner_user_id
+          where ${[`r.bucket >= ${first}::timestamptz`, `r.bucket < ${end}::timestamptz`, ...narrowing(f, s)].join(' and ')}
+          group by 1, 2`;
     const r = await this.pool.query(
-      `with ${axis},
-            utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
-                           (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
-                      from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
-            split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
-            x as (select r.bucket, (${PERSON_R}) collate "C" as person, bit_or(r.active_hours) as active_hours
-                    from usage_person_day r left join app_user o on o.id = r.owner_user_id
-                   where ${conds.join(' and ')}
-                   group by 1, 2),
-            p as (select distinct v.b, x.person
-                    from x join split on split.d = x.bucket
-                    cross join lateral (values (split.l1, (1 << split.k) - 1), (split.l2, ((1 << 24) - 1) # ((1 << split.k) - 1))) v(b, mask)
-                   where (x.active_hours & v.mask) <> 0)
+      `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
        select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
+      s.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+  }
+
+  /** Active people per UTC day, counted off usage_active_day. */
+  private async activeUsersByDay(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+    const s = new Sql();
+    const axis = axisCte(range, s, s.lazy(range.tz, 'text'));
+    const x = activeDayRows(f, s, s.p(f.from), s.p(f.to));
+    const r = await this.pool.query(
+      `with ${axis}, x as (${x}), c as (select bucket, count(*)::int as n from x group by 1)
+       select axis.b, coalesce(c.n, 0) as users from axis left join c on c.bucket = axis.b order by 1`,
       s.params,
     );
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
@@ -403,7 +431,7 @@ export class AnalyticsRepository {
   async models(f: RollupFilter): Promise<ModelUsage[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `select r.provider, r.model, ${MEASURE_SUMS()} from ${rows(f, s, ['model'], { mix: true })} r group by 1, 2 order by 3 desc, 1, 2`,
+      `select r.provider, r.model, ${MEASURE_SUMS()} from ${rows(f, s, ['model'], { mix: true })} r group by 1, 2 having sum(r.requests) > 0 order by 3 desc, 1, 2`,
       s.params,
     );
     return r.rows.map((x) => ({ provider: x.provider, model: x.model, ...measures(x) }));
@@ -419,19 +447,19 @@ export class AnalyticsRepository {
     if (level === 'org') {
       body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
                      g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${rows(f, s, [], { mix: true })} r group by 1) g
+                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${rows(f, s, [], { mix: true })} r group by 1 having sum(r.requests) > 0) g
                 left join organization og on og.id = g.k::uuid`;
     } else if (level === 'token') {
       body = `select g.k, coalesce(t.name, case when g.k = '${NONE_UUID}' then '(no token)' else '(deleted token)' end) as name, null::text as slug,
                      u.email as owner_email, sa.name as service_account, g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${rows(f, s, ['token'], { mix: true })} r group by 1, 2) g
+                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${rows(f, s, ['token'], { mix: true })} r group by 1, 2 having sum(r.requests) > 0) g
                 left join api_token t on t.id = g.k::uuid and t.org_id = g.org_id
                 left join app_user u on u.id = t.owner_user_id
                 left join service_account sa on sa.id = t.service_account_id and sa.org_id = g.org_id`;
     } else {
       body = `select g.k, case when g.k = '' then '(no user_id)' else g.k end as name, null::text as slug, null::text as owner_email, null::text as service_account,
                      g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1) g`;
+                from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1 having sum(r.requests) > 0) g`;
     }
     const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
@@ -519,7 +547,8 @@ export class AnalyticsRepository {
         activeDays: N(x.active_days),
         ...measures(x),
       })),
-      total: r.rows[0]?.total ?? 0,
+      // Paged past the end: the count still matters (it is also the page's number of active people).
+      total: r.rows[0]?.total ?? (o.offset > 0 ? (await this.people(f, view, { ...o, limit: 1, offset: 0 })).total : 0),
     };
   }
 
@@ -531,9 +560,9 @@ export class AnalyticsRepository {
       view === 'team'
         ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests
              from ${rows(f, s, ['team', 'model'], { requestsOnly: true, mix: true, branches: [`r.team_id::text = any(${s.p(keys)}::text[])`] })} r
-            group by 1, 2, 3 order by 1, 4 desc, 2, 3`
+            group by 1, 2, 3 having sum(r.requests) > 0 order by 1, 4 desc, 2, 3`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
-                        from ${rows(f, s, ['person', 'model'], { requestsOnly: true, mix: true, branches: personBranches(s, keys) })} r group by 1, 2, 3, 4, 5)
+                        from ${rows(f, s, ['person', 'model'], { requestsOnly: true, mix: true, branches: personBranches(s, keys) })} r group by 1, 2, 3, 4, 5 having sum(r.requests) > 0)
            select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
             group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
       s.params,
@@ -547,13 +576,15 @@ export class AnalyticsRepository {
     if (!keys.length) return [];
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
-    const b = bucketExpr(range.unit, 'r.bucket', tz, range.identity);
+    const branches = view === 'team' ? [`r.team_id::text = any(${s.p(keys)}::text[])`] : personBranches(s, keys);
+    const needs: Need[] = view === 'team' ? ['team'] : ['person'];
+    const local = localDayRows(f, range, s, tz, needs, branches);
+    const [src, b] = local ? [local, 'r.b'] : [rows(f, s, needs, { branches }), bucketExpr(range.unit, 'r.bucket', tz, range.identity)];
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests
-             from ${rows(f, s, ['team'], { branches: [`r.team_id::text = any(${s.p(keys)}::text[])`] })} r group by 1, 2`
+        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${src} r group by 1, 2`
         : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, sum(r.requests)::bigint as requests
-                        from ${rows(f, s, ['person'], { branches: personBranches(s, keys) })} r group by 1, 2, 3, 4)
+                        from ${src} r group by 1, 2, 3, 4)
            select ${PERSON} as k, x.b, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
       s.params,
     );
@@ -586,6 +617,20 @@ export class AnalyticsRepository {
     if (!keys.length) return new Map();
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
+    // Whole organizations over whole local days of a whole-hour zone: their rows of usage_active_day.
+    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length;
+    const localMidnight = (t: number) => midnight(range.tz, localDate(range.tz, t)) === t;
+    if (everyone && f.source !== 'minute' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
+      const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
+      const end = s.p(f.to);
+      const x = activeDayRows(f, s, first, end, `r.person = any(${s.p(keys)}::text[])`);
+      const r = await this.pool.query(
+        `with ${localDaysOfRows(x, tz, first, end)}
+         select p.person as k, count(*)::int as days from p where p.b >= ${s.p(f.from)}::timestamptz and p.b < ${end}::timestamptz group by 1`,
+        s.params,
+      );
+      return new Map(r.rows.map((x) => [x.k as string, N(x.days)]));
+    }
     const day = bucketExpr('day', 'r.bucket', tz, range.identity && f.source === 'day');
     const r = await this.pool.query(
       `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${day} as d
@@ -697,6 +742,76 @@ export class AnalyticsRepository {
     );
     return N(r.rows[0].n);
   }
+}
+
+/**
+ * Rows for sums per local day in a whole-hour zone (day buckets read from hour rollups), as a
+ * subquery with `b` (the local day) and the family's dimensions and measures. Each UTC day's day
+ * row counts for the local day holding its noon; only the hours of that UTC day that belong to
+ * another local day (five a day in New York, none in UTC) are read from hour rows, added to their
+ * own local day and taken from the noon's. Thirty New York days are 31 day buckets and about 155
+ * hour buckets instead of 720. Null when the query cannot be answered this way.
+ */
+function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, tz: () => string, needs: Need[], branches: string[] = []): string | null {
+  if (range.unit !== 'day' || f.source !== 'hour' || f.plainSpans) return null;
+  const fam = family(f, needs, false, 'day');
+  if (!fam.grains.includes('hour')) return null;
+  const first = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;
+  const to = f.to.getTime();
+  const hours: Date[] = [];
+  for (let d = first; d < to; d += DAY_MS) {
+    const noon = localDate(range.tz, d + 12 * HOUR_MS);
+    for (let h = d; h < d + DAY_MS && h < to; h += HOUR_MS) if (localDate(range.tz, h) !== noon) hours.push(new Date(h));
+  }
+  const dims = fam.dims.map((c) => `r.${c}`).join(', ');
+  const narrow = narrowing(f, s);
+  const each = (base: string[]) => (branches.length ? branches.map((b) => [...base, ...narrow, b]) : [[...base, ...narrow]]).map((c) => c.join(' and '));
+  const parts = each([`r.bucket >= ${s.p(new Date(first))}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`]).map(
+    (w) => `select ${bucketExpr('day', `(r.bucket + interval '12 hours')`, tz, false)} as b, ${dims}, ${fam.measures.map((m) => `r.${m}`).join(', ')}
+              from ${fam.name}_day r where ${w}`,
+  );
+  if (hours.length) {
+    const noonOf = `(date_trunc('day', r.bucket at time zone 'UTC') at time zone 'UTC' + interval '12 hours')`;
+    const at = s.p(hours);
+    for (const w of each([`r.bucket = any(${at}::timestamptz[])`])) {
+      parts.push(`select v.b, ${dims}, ${fam.measures.map((m) => `v.sign * r.${m} as ${m}`).join(', ')}
+                    from ${fam.name}_hour r
+                    cross join lateral (values (${bucketExpr('day', 'r.bucket', tz, false)}, 1), (${bucketExpr('day', noonOf, tz, false)}, -1)) v(b, sign)
+                   where ${w}`);
+    }
+  }
+  return `(${parts.join(' union all ')})`;
+}
+
+/**
+ * CTEs ending in `p` (b, person): the local days of a whole-hour zone on which each person of `x`
+ * (bucket = UTC day, person, active_hours) was active. Per UTC day from `first` to `end` (a few
+ * dozen): the local midnight it starts in, the next one, and after how many hours the next one
+ * falls; a row's hour bits then say which of the two local days it touches.
+ */
+function localDaysOfRows(x: string, tz: () => string, first: string, end: string): string {
+  return `utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
+                         (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
+                    from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
+          split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
+          x as (${x}),
+          p as (select distinct v.b, x.person
+                  from x join split on split.d = x.bucket
+                  cross join lateral (values (split.l1, (1 << split.k) - 1), (split.l2, ((1 << 24) - 1) # ((1 << split.k) - 1))) v(b, mask)
+                 where (x.active_hours & v.mask) <> 0)`;
+}
+
+/**
+ * usage_active_day rows of the filter's organizations (all of them: the every-organization rows)
+ * with a bucket in [from, to): one row per UTC day and person, as (bucket, person, active_hours).
+ */
+function activeDayRows(f: RollupFilter, s: Sql, from: string, to: string, also?: string): string {
+  const range = `r.bucket >= ${from}::timestamptz and r.bucket < ${to}::timestamptz${also ? ` and ${also}` : ''}`;
+  if (!f.orgIds || f.orgIds.length === 1) {
+    return `select r.bucket, r.person, r.active_hours from usage_active_day r where r.org_id = ${s.p(f.orgIds ? f.orgIds[0] : ACTIVE_ALL_ORGS)}::uuid and ${range}`;
+  }
+  return `select r.bucket, r.person, bit_or(r.active_hours) as active_hours from usage_active_day r
+           where r.org_id = any(${s.p(f.orgIds)}::uuid[]) and r.org_id <> '${ACTIVE_ALL_ORGS}' and ${range} group by 1, 2`;
 }
 
 /**

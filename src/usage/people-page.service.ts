@@ -74,15 +74,18 @@ export class PeoplePageService {
     const c = await this.ctx(actor, q, tzCookie);
     if (!c) return { title: 'People and teams', nav: 'people', noOrg: true };
     const t = tableState(q, SORTS, { sort: 'requests', dir: 'desc' });
-    const [totals, users, table, axis, tokens, teams, tags] = await Promise.all([
+    // The user view's table already counts every active person (its total, when not searched).
+    const ownCount = c.view === 'user' && !c.search;
+    const [totals, counted, table, axis, tokens, teams, tags] = await Promise.all([
       this.repo.totals(c.filter, false),
-      this.repo.activeUsers(c.filter),
+      ownCount ? null : this.repo.activeUsers(c.filter),
       this.repo.people(c.filter, c.view, { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
       this.repo.axis(c.range),
       this.repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? '00000000-0000-0000-0000-000000000000' : null),
       this.repo.teams(c.scope.orgIds),
       this.repo.tags(c.scope.orgIds, c.scope.person),
     ]);
+    const users = counted ?? table.total;
     const rows = await this.decorate(c, table.rows, axis, actor);
     const stateQs = qsOf(c.state);
     const showOrg = !c.scope.org;

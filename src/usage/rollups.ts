@@ -33,6 +33,22 @@ function truncate(d: Date, g: Grain): Date {
   return t;
 }
 
+/** End-user ids that look like emails compare case-insensitively (they name people); others as sent. */
+export const EU = (col: string) => `case when ${col} like '%@%' then lower(${col}) else ${col} end`;
+
+/**
+ * The person a request counts for: its end-user id when there is one (Open WebUI and other
+ * services send it for each of their users), else the token owner's email, else the service
+ * account. `x` has owner_user_id, service_account_id and eu; `o` is the owner's app_user row.
+ */
+export const PERSON = `case when x.eu <> '' then x.eu
+  when x.owner_user_id <> '${NONE_UUID}' then coalesce(lower(o.email), 'user:' || x.owner_user_id::text)
+  when x.service_account_id <> '${NONE_UUID}' then 'sa:' || x.service_account_id::text
+  else 'unknown' end`;
+
+/** PERSON computed straight off a row aliased `a` with the raw person columns (owner joined as `o`). */
+export const personOf = (a: string) => PERSON.replace(/\bx\.eu\b/g, EU(`${a}.end_user`)).replace(/\bx\./g, `${a}.`);
+
 // Dimensions and measures: how the writer reads them from a record and the rebuild from request_log.
 
 export type Dim = 'org_id' | 'team_id' | 'token_id' | 'owner_user_id' | 'service_account_id' | 'end_user' | 'provider' | 'model' | 'endpoint_class' | 'status_class' | 'tags';
@@ -123,6 +139,47 @@ export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): P
     for (const g of t.grains) await upsertOne(client, t, g, batch);
   }
   await upsertTags(client, batch);
+  await upsertActive(client, batch);
+}
+
+/**
+ * `usage_active_day`: one row per UTC day, organization and person (the key the pages count
+ * people by, see PERSON; the owner's email as it is when the row is written) with the UTC hours
+ * they were active in, and the same per day for every organization together (org_id all zeros).
+ * Active people per day are then a count of rows, and per local day of a whole-hour zone a look
+ * at two days' hour bits, without mapping rollup rows to people on every page view.
+ */
+export const ACTIVE_ALL_ORGS = NONE_UUID;
+const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.bucket, (${personOf('u')}) collate "C" as person, bit_or(u.active_hours) as active_hours
+  from ${src} left join app_user o on o.id = u.owner_user_id
+  cross join lateral (values (u.org_id), ('${ACTIVE_ALL_ORGS}'::uuid)) o2(org_id)
+ where ${where}
+ group by 1, 2, 3`;
+
+async function upsertActive(client: PoolClient, batch: UsageRecord[]): Promise<void> {
+  const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number }>();
+  for (const r of batch) {
+    const bucket = truncate(r.createdAt, 'day');
+    const owner = r.ownerUserId ?? NONE_UUID;
+    const sa = r.serviceAccountId ?? NONE_UUID;
+    const eu = r.endUser ?? '';
+    const key = `${bucket.getTime()}\u0000${r.orgId}\u0000${owner}\u0000${sa}\u0000${eu}`;
+    const cur = seen.get(key);
+    const bit = 1 << r.createdAt.getUTCHours();
+    if (cur) cur.hours |= bit;
+    else seen.set(key, { bucket, org: r.orgId, owner, sa, eu, hours: bit });
+  }
+  if (!seen.size) return;
+  const rows = [...seen.values()];
+  // Rows go in key order (deadlock-free across writers); an update that adds no hour is skipped.
+  await client.query(
+    `insert into usage_active_day as t (org_id, bucket, person, active_hours)
+     ${ACTIVE_SELECT('unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[]) as u(bucket, org_id, owner_user_id, service_account_id, end_user, active_hours)')}
+      order by 1, 2, 3
+     on conflict (org_id, bucket, person) do update set active_hours = t.active_hours | excluded.active_hours
+      where t.active_hours | excluded.active_hours <> t.active_hours`,
+    [rows.map((x) => x.bucket), rows.map((x) => x.org), rows.map((x) => x.owner), rows.map((x) => x.sa), rows.map((x) => x.eu), rows.map((x) => x.hours)],
+  );
 }
 
 async function upsertOne(client: PoolClient, t: RollupTable, g: Grain, batch: UsageRecord[]): Promise<void> {
@@ -186,7 +243,7 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
   const out: Record<string, number> = {};
   await client.query('begin');
   try {
-    await client.query(`lock table ${tableNames().join(', ')}, usage_tag in exclusive mode`);
+    await client.query(`lock table ${tableNames().join(', ')}, usage_tag, usage_active_day in exclusive mode`);
     for (const g of GRANULARITIES) {
       await client.query(`delete from ${FULL.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
       const r = await client.query(
@@ -221,6 +278,15 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
         out[`${t.name.replace(/^usage_/, '')} ${g}`] = r.rowCount ?? 0;
       }
     }
+    // Rebuilds span whole UTC days (the CLI rounds them), as the day rollups need.
+    const days = [from, to];
+    await client.query('delete from usage_active_day where bucket >= $1 and bucket < $2', days);
+    const active = await client.query(
+      `insert into usage_active_day (org_id, bucket, person, active_hours)
+       ${ACTIVE_SELECT('usage_person_day u', 'u.bucket >= $1 and u.bucket < $2')}`,
+      days,
+    );
+    out['active day'] = active.rowCount ?? 0;
     await client.query(
       `insert into usage_tag as t (org_id, tag, last_day)
        select org_id, tag, max(bucket) from usage_rollup_day, unnest(tags) tag where bucket >= $1 and bucket < $2 group by 1, 2

@@ -188,7 +188,8 @@ const raw = (group, read, scopeFn) => async (rangeKey, role, ctx, pool) => {
   const repo = new AnalyticsRepository(wrapped);
   const range = resolve(group, rangeKey);
   const scope = scopeFn(role, ctx);
-  const filter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person };
+  // Partial days from their own raw rows (a day minus its other hours would read more raw rows).
+  const filter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person, plainSpans: true };
   await READS[read](repo, { range, filter, scope, sessions: (f) => rawSessions(pool, f) });
   return wrapped.stats;
 };
