@@ -35,10 +35,11 @@ export interface RollupFilter {
   /** The range ends now (or later): the last day's rollup holds nothing past `to`. */
   openEnded?: boolean;
   /**
-   * Read partial days only from their own rows, never as a day minus its other hours. For the
-   * raw-row baseline of the analytics bench, where a day "row" is a day of requests.
+   * The reads run on raw request rows standing in for every rollup (the analytics bench's
+   * baseline): partial days are read from their own rows (never a day minus its other hours, or
+   * local days from day rows) and people are counted from person rollups, not usage_active_day.
    */
-  plainSpans?: boolean;
+  rawRows?: boolean;
 }
 
 export interface Measures {
@@ -242,7 +243,7 @@ function spans(f: RollupFilter, months: boolean): Span[] {
     const start = Math.ceil(from / DAY_MS) * DAY_MS;
     // Open-ended: nothing is stored past `to`, so the day holding it reads as whole.
     const end = f.openEnded ? Math.max(to, start) : Math.floor(to / DAY_MS) * DAY_MS;
-    const part = (a: number, b: number): Span[] => (f.plainSpans ? [{ from: new Date(a), to: new Date(b), g: f.source }] : partialDay(a, b, f.source, f.openEnded === true && b >= to));
+    const part = (a: number, b: number): Span[] => (f.rawRows ? [{ from: new Date(a), to: new Date(b), g: f.source }] : partialDay(a, b, f.source, f.openEnded === true && b >= to));
     if (end <= start) {
       // Within one UTC day, or across one midnight without a whole day between.
       if (f.openEnded || to <= start) return part(from, f.openEnded ? start : to);
@@ -360,7 +361,7 @@ export class AnalyticsRepository {
 
   /** Distinct people per bucket (exact: counted over the rollups' owner and end-user dimensions). */
   async activeUsersSeries(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
-    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length;
+    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     if (range.unit === 'day' && range.identity && f.source === 'day' && everyone) return this.activeUsersByDay(f, range);
     if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range, everyone);
     const s = new Sql();
@@ -396,11 +397,9 @@ export class AnalyticsRepository {
            from usage_person_day r left join app_user o on o.id = r.owner_user_id
           where ${[`r.bucket >= ${first}::timestamptz`, `r.bucket < ${end}::timestamptz`, ...narrowing(f, s)].join(' and ')}
           group by 1, 2`;
-    const r = await this.pool.query(
-      `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
-       select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
-      s.params,
-    );
+    const sql = `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
+       select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
+    const r = await this.pool.query(sql, s.params);
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
   }
 
@@ -501,9 +500,15 @@ export class AnalyticsRepository {
     if (view === 'user') {
       // Names only of accounts that are members of the organizations shown.
       const visible = f.orgIds ? `and exists (select 1 from membership m where m.user_id = u.id and m.org_id = any(${s.p(f.orgIds)}::uuid[]))` : '';
-      named = `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
-               per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
-                         from k left join pt on pt.person = k.person and pt.n = 1 group by k.person),
+      // A person's team: the one most of their requests went to (ties: the smaller id).
+      const per = o.activeDays
+        ? `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
+           per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
+                     from k left join pt on pt.person = k.person and pt.n = 1 group by k.person)`
+        : `kt as (select k.person, k.team_id, ${MEASURE_SUMS('k')} from k group by 1, 2),
+           per as (select kt.person, ${MEASURE_SUMS('kt')}, 0 as active_days, (array_agg(kt.team_id order by kt.requests desc, kt.team_id))[1] as team_id
+                     from kt group by kt.person)`;
+      named = `${per},
                named as (select per.*, per.person as k, 1 as active_users, u.display_name, u.email as user_email, sa.name as sa_name,
                                 case when per.team_id = '${NONE_UUID}' then null else tm.name end as team_name,
                                 case when per.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug,
@@ -618,7 +623,7 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     // Whole organizations over whole local days of a whole-hour zone: their rows of usage_active_day.
-    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length;
+    const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     const localMidnight = (t: number) => midnight(range.tz, localDate(range.tz, t)) === t;
     if (everyone && f.source !== 'minute' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
       const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
@@ -753,7 +758,7 @@ export class AnalyticsRepository {
  * hour buckets instead of 720. Null when the query cannot be answered this way.
  */
 function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, tz: () => string, needs: Need[], branches: string[] = []): string | null {
-  if (range.unit !== 'day' || f.source !== 'hour' || f.plainSpans) return null;
+  if (range.unit !== 'day' || f.source !== 'hour' || f.rawRows) return null;
   const fam = family(f, needs, false, 'day');
   if (!fam.grains.includes('hour')) return null;
   const first = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;

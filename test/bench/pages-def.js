@@ -188,8 +188,8 @@ const raw = (group, read, scopeFn) => async (rangeKey, role, ctx, pool) => {
   const repo = new AnalyticsRepository(wrapped);
   const range = resolve(group, rangeKey);
   const scope = scopeFn(role, ctx);
-  // Partial days from their own raw rows (a day minus its other hours would read more raw rows).
-  const filter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person, plainSpans: true };
+  // rawRows: the reads raw rows can stand in for (partial days from their own rows, people from person rollups).
+  const filter = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person, rawRows: true };
   await READS[read](repo, { range, filter, scope, sessions: (f) => rawSessions(pool, f) });
   return wrapped.stats;
 };
@@ -264,20 +264,23 @@ async function checkRaw(pool, ctx) {
   const onRollups = new AnalyticsRepository(pool);
   const onRaw = new AnalyticsRepository(rawPool(pool));
   const bad = [];
-  for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['member', '1w']]) {
-    const range = resolve('usage', key);
+  for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['globalAdmin', '30d'], ['member', '1w']]) {
+    const range = resolve('people', key);
     const scope = scopeOf(role, ctx);
     const f = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person };
+    // The raw side reads what raw rows can stand in for (see `raw` above); the answers must agree.
     const reads = {
-      totals: (r) => r.totals(f),
-      models: (r) => r.models(f),
-      top: (r) => r.top(f, scope.orgIds ? 'token' : 'org', { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }),
-      activeUsers: (r) => r.activeUsers(f),
-      series: (r) => r.series(f, range),
+      totals: (r, ff) => r.totals(ff),
+      models: (r, ff) => r.models(ff),
+      top: (r, ff) => r.top(ff, scope.orgIds ? 'token' : 'org', { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }),
+      activeUsers: (r, ff) => r.activeUsers(ff),
+      people: (r, ff) => r.people(ff, 'user', { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: range.tz, identity: range.identity } }),
+      series: (r, ff) => r.series(ff, range),
+      activeUsersSeries: (r, ff) => r.activeUsersSeries(ff, range),
     };
     for (const [name, read] of Object.entries(reads)) {
-      const a = await read(onRollups);
-      const b = await read(onRaw);
+      const a = await read(onRollups, f);
+      const b = await read(onRaw, { ...f, rawRows: true });
       const diff = firstDifference(a, b);
       if (diff) bad.push(`${name} ${key} as ${role}: ${diff}`);
     }
