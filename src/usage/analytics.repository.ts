@@ -397,8 +397,22 @@ export class AnalyticsRepository {
            from usage_person_day r left join app_user o on o.id = r.owner_user_id
           where ${[`r.bucket >= ${first}::timestamptz`, `r.bucket < ${end}::timestamptz`, ...narrowing(f, s)].join(' and ')}
           group by 1, 2`;
-    const sql = `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
-       select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
+    // Up to 62 local days: each person's active days as bits of one bigint (one small hash group
+    // per person instead of one per person and day), then a count per bit. Longer: distinct pairs.
+    const days = Math.round((f.to.getTime() - f.from.getTime()) / DAY_MS) + 1;
+    const sql =
+      days <= 62
+        ? `with ${axis}, ${localDaysOfRows(x, tz, first, end, false)},
+                ax as (select b, (row_number() over (order by b) - 1)::int as i from axis),
+                sb as materialized (select split.d, (1 << split.k) - 1 as m1, ((1 << 24) - 1) # ((1 << split.k) - 1) as m2,
+                              coalesce(1::bigint << a1.i, 0) as b1, coalesce(1::bigint << a2.i, 0) as b2
+                         from split left join ax a1 on a1.b = split.l1 left join ax a2 on a2.b = split.l2),
+                per as (select bit_or((case when x.active_hours & sb.m1 <> 0 then sb.b1 else 0 end) | (case when x.active_hours & sb.m2 <> 0 then sb.b2 else 0 end)) as days
+                          from x join sb on sb.d = x.bucket group by x.person),
+                c as (select ax.i, count(*) as n from per join ax on per.days & (1::bigint << ax.i) <> 0 group by 1)
+           select ax.b, coalesce(c.n, 0)::int as users from ax left join c on c.i = ax.i order by 1`
+        : `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
+           select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
   }
@@ -789,21 +803,21 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, tz: () => 
 }
 
 /**
- * CTEs ending in `p` (b, person): the local days of a whole-hour zone on which each person of `x`
+ * CTEs ending in `p` (b, person) (without `pairs`: in `split` and `x`): the local days of a whole-hour zone on which each person of `x`
  * (bucket = UTC day, person, active_hours) was active. Per UTC day from `first` to `end` (a few
  * dozen): the local midnight it starts in, the next one, and after how many hours the next one
  * falls; a row's hour bits then say which of the two local days it touches.
  */
-function localDaysOfRows(x: string, tz: () => string, first: string, end: string): string {
+function localDaysOfRows(x: string, tz: () => string, first: string, end: string, pairs = true): string {
   return `utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
                          (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
                     from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
           split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
-          x as (${x}),
+          x as (${x})${pairs ? `,
           p as (select distinct v.b, x.person
                   from x join split on split.d = x.bucket
                   cross join lateral (values (split.l1, (1 << split.k) - 1), (split.l2, ((1 << 24) - 1) # ((1 << split.k) - 1))) v(b, mask)
-                 where (x.active_hours & v.mask) <> 0)`;
+                 where (x.active_hours & v.mask) <> 0)` : ''}`;
 }
 
 /**

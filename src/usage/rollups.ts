@@ -129,17 +129,31 @@ const FULL = ROLLUP_TABLES[0];
 const monthAfter = (d: Date) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
 const tableNames = () => ROLLUP_TABLES.flatMap((t) => t.grains.map((g) => `${t.name}_${g}`));
 
+/** One upsert of a batch's rollups: SQL with $1… placeholders and its parameters. */
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
 /**
  * Adds a batch of usage records to every rollup: aggregated in memory first, then one upsert per
- * table, inside the writer's transaction. Rows go in key order so concurrent writers (several
- * Sluice processes) lock shared rows in the same order and cannot deadlock on them.
+ * table, all sent as one statement inside the writer's transaction (one round trip to PostgreSQL
+ * instead of one per table; fewer wake-ups of the database competing with requests in flight).
+ * The upserts run in the order listed (each is read by the final select in turn) and put rows in
+ * key order, so concurrent writers (several Sluice processes) lock shared rows in the same order
+ * and cannot deadlock on them.
  */
 export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): Promise<void> {
-  for (const t of ROLLUP_TABLES) {
-    for (const g of t.grains) await upsertOne(client, t, g, batch);
-  }
-  await upsertTags(client, batch);
-  await upsertActive(client, batch);
+  const parts: Statement[] = [];
+  for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, batch));
+  for (const st of [upsertTags(batch), upsertActive(batch)]) if (st) parts.push(st);
+  const params: unknown[] = [];
+  const ctes = parts.map((st, i) => {
+    const offset = params.length;
+    params.push(...st.params);
+    return `u${i} as (${st.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)} returning 1)`;
+  });
+  await client.query(`with ${ctes.join(',\n')}\nselect ${parts.map((_, i) => `(select count(*) from u${i})`).join(' + ')} as n`, params);
 }
 
 /**
@@ -156,7 +170,7 @@ const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.buck
  where ${where}
  group by 1, 2, 3`;
 
-async function upsertActive(client: PoolClient, batch: UsageRecord[]): Promise<void> {
+function upsertActive(batch: UsageRecord[]): Statement | null {
   const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number }>();
   for (const r of batch) {
     const bucket = truncate(r.createdAt, 'day');
@@ -169,20 +183,20 @@ async function upsertActive(client: PoolClient, batch: UsageRecord[]): Promise<v
     if (cur) cur.hours |= bit;
     else seen.set(key, { bucket, org: r.orgId, owner, sa, eu, hours: bit });
   }
-  if (!seen.size) return;
+  if (!seen.size) return null;
   const rows = [...seen.values()];
   // Rows go in key order (deadlock-free across writers); an update that adds no hour is skipped.
-  await client.query(
-    `insert into usage_active_day as t (org_id, bucket, person, active_hours)
+  return {
+    sql: `insert into usage_active_day as t (org_id, bucket, person, active_hours)
      ${ACTIVE_SELECT('unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[]) as u(bucket, org_id, owner_user_id, service_account_id, end_user, active_hours)')}
       order by 1, 2, 3
      on conflict (org_id, bucket, person) do update set active_hours = t.active_hours | excluded.active_hours
       where t.active_hours | excluded.active_hours <> t.active_hours`,
-    [rows.map((x) => x.bucket), rows.map((x) => x.org), rows.map((x) => x.owner), rows.map((x) => x.sa), rows.map((x) => x.eu), rows.map((x) => x.hours)],
-  );
+    params: [rows.map((x) => x.bucket), rows.map((x) => x.org), rows.map((x) => x.owner), rows.map((x) => x.sa), rows.map((x) => x.eu), rows.map((x) => x.hours)],
+  };
 }
 
-async function upsertOne(client: PoolClient, t: RollupTable, g: Grain, batch: UsageRecord[]): Promise<void> {
+function upsertOne(t: RollupTable, g: Grain, batch: UsageRecord[]): Statement {
   const measures = measuresOf(t, g);
   const groups = new Map<string, { bucket: Date; dims: string[]; m: number[] }>();
   const ofs = measures.map((m) => MEASURE[m].of);
@@ -202,18 +216,18 @@ async function upsertOne(client: PoolClient, t: RollupTable, g: Grain, batch: Us
   const cols = ['bucket', ...t.dims, ...measures];
   const types = ['timestamptz', ...t.dims.map((d) => DIM[d].type), ...measures.map((m) => MEASURE[m].type)];
   const params: unknown[][] = [rows.map((x) => x.bucket), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...measures.map((_, i) => rows.map((x) => x.m[i]))];
-  await client.query(
-    `insert into ${t.name}_${g} as r (${cols.join(', ')})
+  return {
+    sql: `insert into ${t.name}_${g} as r (${cols.join(', ')})
      select ${cols.map((c) => (c === 'tags' ? 'array(select jsonb_array_elements_text(u.tags::jsonb))' : `u.${c}`)).join(', ')}
        from unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) with ordinality as u(${cols.join(', ')}, n)
       order by u.n
      on conflict (bucket, ${t.dims.join(', ')}) do update set ${measures.map((m) => `${m} = r.${m} ${MEASURE[m].or ? '|' : '+'} excluded.${m}`).join(', ')}`,
     params,
-  );
+  };
 }
 
 /** Tags seen per organization and the last day they were seen: the tag filter's choices. */
-async function upsertTags(client: PoolClient, batch: UsageRecord[]): Promise<void> {
+function upsertTags(batch: UsageRecord[]): Statement | null {
   const seen = new Map<string, { org: string; tag: string; day: Date }>();
   for (const r of batch) {
     for (const tag of canonicalTags(r.tags)) {
@@ -223,14 +237,14 @@ async function upsertTags(client: PoolClient, batch: UsageRecord[]): Promise<voi
       if (!cur || cur.day < day) seen.set(key, { org: r.orgId, tag, day });
     }
   }
-  if (!seen.size) return;
+  if (!seen.size) return null;
   const rows = [...seen.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
-  await client.query(
-    `insert into usage_tag as t (org_id, tag, last_day)
+  return {
+    sql: `insert into usage_tag as t (org_id, tag, last_day)
      select * from unnest($1::uuid[], $2::text[], $3::timestamptz[])
      on conflict (org_id, tag) do update set last_day = greatest(t.last_day, excluded.last_day)`,
-    [rows.map((x) => x.org), rows.map((x) => x.tag), rows.map((x) => x.day)],
-  );
+    params: [rows.map((x) => x.org), rows.map((x) => x.tag), rows.map((x) => x.day)],
+  };
 }
 
 /**

@@ -187,7 +187,9 @@ function sluiceTarget({ name = 'sluice', config, setup, env: extraEnv = {} } = {
         if (config) doc = config(doc) || doc;
         const configFile = path.join(tmp, 'sluice.json');
         fs.writeFileSync(configFile, JSON.stringify(doc, null, 2));
-        const baseEnv = { DATABASE_URL: databaseUrl, SLUICE_SECRET_KEY: secretKey, SLUICE_CONFIG: configFile, LOG_LEVEL: 'warn' };
+        // BENCH_SLUICE_ENV='{"USAGE_FLUSH_MS":"1000"}': settings for every Sluice target (to try one out).
+        const tryEnv = process.env.BENCH_SLUICE_ENV ? JSON.parse(process.env.BENCH_SLUICE_ENV) : {};
+        const baseEnv = { DATABASE_URL: databaseUrl, SLUICE_SECRET_KEY: secretKey, SLUICE_CONFIG: configFile, LOG_LEVEL: 'warn', ...tryEnv };
 
         const cliLog = path.join(ctx.logDir, `${name.replace(/\W+/g, '_')}-cli.log`);
         const cli = async (args) => {
