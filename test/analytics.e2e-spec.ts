@@ -434,6 +434,13 @@ describe('usage analytics pages', () => {
       const bins = [0, 0, 0, 0, 0, 0];
       for (const r of exp) bins[r.tokens < 1000 ? 0 : Math.min(5, Math.floor(Math.log10(r.tokens)) - 2)]++;
       expect(dist.data[1]).toEqual(bins);
+      // The page brings the histogram and the model chart with it (same numbers as their JSON),
+      // also when a search narrows the table (the histogram is everyone's).
+      const attr = (v: string) => v.replace(/&(lt|gt|quot|#x27|#x60|#x3D|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#x27': "'", '#x60': '`', '#x3D': '=', amp: '&' })[e]!);
+      const inline = (html: string, id: string) => JSON.parse(attr(new RegExp(`data-spec="([^"]*)" data-testid="${id}"`).exec(html)![1]));
+      expect(inline(page.text, 'distribution-chart')).toEqual(dist);
+      expect(inline((await root.get(`/ui/adoption?${base()}&q=alice`).expect(200)).text, 'distribution-chart')).toEqual(dist);
+      expect(inline(page.text, 'popularity-chart')).toEqual((await root.get(`/ui/adoption/models.json?${base()}`).expect(200)).body);
 
       const models = parseCsv((await root.get(`/ui/adoption/models.csv?${base()}`).expect(200)).text);
       const expM = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as requests, sum(input_tokens + output_tokens)::int as tokens,

@@ -1,4 +1,5 @@
-// Client glue for server-rendered pages: charts are drawn from <div data-chart data-src="..."> by
+// Client glue for server-rendered pages: charts are drawn from <div data-chart data-src="..."> (or
+// the JSON in data-spec when the page brought it) by
 // uPlot once the fragment that holds them is in the document (full load or htmx swap); every htmx
 // request carries the session's CSRF token; copy buttons copy the element they point at.
 (function () {
@@ -7,8 +8,10 @@
     if (!window.uPlot) return;
     root.querySelectorAll('[data-chart]:not([data-chart-drawn])').forEach(function (el) {
       el.setAttribute('data-chart-drawn', '1');
-      fetch(el.getAttribute('data-src'), { headers: { accept: 'application/json' } })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('chart data ' + r.status)); })
+      // A chart whose data came with the page (data-spec) is drawn from it; others are fetched.
+      var inline = el.getAttribute('data-spec');
+      (inline ? Promise.resolve(inline).then(JSON.parse) : fetch(el.getAttribute('data-src'), { headers: { accept: 'application/json' } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('chart data ' + r.status)); }))
         .then(function (spec) {
           // charts.js (when loaded) draws with theme, axes, tooltips, bars and stacking hints.
           if (window.SluiceCharts) { window.SluiceCharts.draw(el, spec); return; }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Actor } from '../auth/actor';
 import { compactNumber } from '../common/views';
 import { AnalyticsRange, resolveRange } from './analytics-range';
-import { AnalyticsRepository, PeopleSort, RollupFilter } from './analytics.repository';
+import { AnalyticsRepository, ModelUsage, PeopleSort, RollupFilter } from './analytics.repository';
 import { AnalyticsScope, AnalyticsScopes } from './analytics-scope.service';
 import { categoryChart, ChartSpec, Csv, figures, modelId, Query, qsOf, str, tableNav, tableState, timeChart, usdExact, withQs } from './analytics-view';
 import { LiveUsageService } from './live-usage.service';
@@ -55,7 +55,7 @@ export class AdoptionPageService {
       this.repo.totals(c.filter, false),
       c.search ? this.repo.activeUsers(c.filter) : null,
       this.repo.memberCount(c.scope.orgIds),
-      this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
+      this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true }),
       this.repo.models(c.filter),
     ]);
     const users = counted ?? top.total;
@@ -92,6 +92,9 @@ export class AdoptionPageService {
       tbl: tableNav(PATH, { ...c.state, q: c.search }, t, top.total, SORTS),
       models: models.map((m) => ({ ...m, ...figures(m), id: modelId(m.provider, m.model), share: share(m.inputTokens + m.outputTokens, totalTokens) })),
       chartQs: stateQs,
+      // Charts whose numbers the page already has are drawn from the page (no second request).
+      distributionSpec: JSON.stringify(distributionSpec(top.bins ?? [])),
+      modelsSpec: JSON.stringify(modelsSpec(models)),
       usersCsv: withQs(`${PATH}/users.csv`, qsOf({ ...c.state, q: c.search, sort: t.sort, dir: t.dir })),
       modelsCsv: withQs(`${PATH}/models.csv`, stateQs),
       empty: totals.requests === 0,
@@ -107,22 +110,12 @@ export class AdoptionPageService {
 
   async distributionChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
-    const bins = await this.repo.tokenDistribution(c.filter);
-    const values = BINS.map((_, i) => bins.find((b) => b.bin === i)?.users ?? 0);
-    return { ...categoryChart(BINS.map((b) => `${b} tokens`), [{ label: 'People', values, color: '#9b59b6' }], { unit: 'users', empty: 'Nobody made a request in this range.' }), options: { scales: { x: { time: false } }, series: [{ label: 'Tokens used' }, { label: 'People', stroke: '#9b59b6' }] } };
+    return distributionSpec(await this.repo.tokenDistribution(c.filter));
   }
 
   async modelsChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
-    const models = (await this.repo.models(c.filter)).slice(0, 20);
-    return categoryChart(
-      models.map((m) => modelId(m.provider, m.model)),
-      [
-        { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f9e6e' },
-        { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
-      ],
-      { stacked: true, unit: 'tokens', empty: 'No model was used in this range.' },
-    );
+    return modelsSpec(await this.repo.models(c.filter));
   }
 
   async usersCsv(actor: Actor, q: Query, tzCookie: string | undefined): Promise<Csv> {
@@ -149,3 +142,22 @@ export class AdoptionPageService {
 }
 
 const share = (part: number, total: number) => (total ? ((part * 100) / total).toFixed(1) : '0.0');
+
+/** How many people used how many tokens (log-scale bins). */
+function distributionSpec(bins: { bin: number; users: number }[]): ChartSpec {
+  const values = BINS.map((_, i) => bins.find((b) => b.bin === i)?.users ?? 0);
+  return { ...categoryChart(BINS.map((b) => `${b} tokens`), [{ label: 'People', values, color: '#9b59b6' }], { unit: 'users', empty: 'Nobody made a request in this range.' }), options: { scales: { x: { time: false } }, series: [{ label: 'Tokens used' }, { label: 'People', stroke: '#9b59b6' }] } };
+}
+
+/** Input and output tokens of the 20 most used models. */
+function modelsSpec(all: ModelUsage[]): ChartSpec {
+  const models = all.slice(0, 20);
+  return categoryChart(
+    models.map((m) => modelId(m.provider, m.model)),
+    [
+      { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f9e6e' },
+      { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
+    ],
+    { stacked: true, unit: 'tokens', empty: 'No model was used in this range.' },
+  );
+}

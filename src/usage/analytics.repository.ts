@@ -126,6 +126,9 @@ function peopleCte(src: string, extra: { expr: string; as: string }[], sums: str
           p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
 }
 
+/** The adoption histogram's log-scale bin of a token total: < 1k, 1k–10k, …, ≥ 10M. */
+const TOKEN_BIN = (tokens: string) => `case when ${tokens} < 1000 then 0 else least(floor(log(${tokens}::numeric))::int - 2, 5) end`;
+
 const MEASURE_SUMS = (a = 'r') =>
   `sum(${a}.requests)::bigint as requests, sum(${a}.failures)::bigint as failures, sum(${a}.input_tokens)::bigint as input_tokens,
    sum(${a}.output_tokens)::bigint as output_tokens, sum(${a}.cost_micros)::bigint as cost_micros`;
@@ -500,8 +503,8 @@ export class AnalyticsRepository {
   async people(
     f: RollupFilter,
     view: PeopleView,
-    o: { sort: PeopleSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number; unitForDays: { tz: string; identity: boolean }; activeDays?: boolean },
-  ): Promise<Paged<PersonRow>> {
+    o: { sort: PeopleSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number; unitForDays: { tz: string; identity: boolean }; activeDays?: boolean; bins?: boolean },
+  ): Promise<Paged<PersonRow> & { bins?: { bin: number; users: number }[] }> {
     const s = new Sql();
     const tz = s.lazy(o.unitForDays.tz, 'text');
     // Active days need one row per person and day (many); pages ask for them per shown row instead (activeDaysOf).
@@ -548,11 +551,22 @@ export class AnalyticsRepository {
     const r = await this.pool.query(
       `with ${base}, ${named},
             ranked as (select named.*, rank() over (order by (input_tokens + output_tokens) desc)::int as rank from named),
-            hit as (select * from ranked ${search})
-       select hit.*, count(*) over ()::int as total from hit order by ${order[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`,
+            hit as (select * from ranked ${search})${
+              // The adoption histogram from the same per-person totals (everyone, whatever the search).
+              o.bins ? `, bins as (select ${TOKEN_BIN('(input_tokens + output_tokens)')} as bin, count(*)::int as users from named group by 1)` : ''
+            }
+       select hit.*, count(*) over ()::int as total${o.bins ? ', (select json_agg(json_build_array(bin, users) order by bin) from bins) as bins' : ''}
+         from hit order by ${order[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`,
       s.params,
     );
+    if (!r.rows.length && o.offset > 0) {
+      // Paged past the end: the count (and histogram) still matter; the count is also the page's number of active people.
+      const all = await this.people(f, view, { ...o, limit: 1, offset: 0 });
+      return { rows: [], total: all.total, bins: all.bins };
+    }
+    const bins = o.bins ? ((r.rows[0]?.bins ?? []) as [number, number][]).map(([bin, users]) => ({ bin, users })) : undefined;
     return {
+      bins,
       rows: r.rows.map((x) => ({
         rank: x.rank,
         key: x.k,
@@ -566,8 +580,7 @@ export class AnalyticsRepository {
         activeDays: N(x.active_days),
         ...measures(x),
       })),
-      // Paged past the end: the count still matters (it is also the page's number of active people).
-      total: r.rows[0]?.total ?? (o.offset > 0 ? (await this.people(f, view, { ...o, limit: 1, offset: 0 })).total : 0),
+      total: r.rows[0]?.total ?? 0,
     };
   }
 
@@ -625,7 +638,7 @@ export class AnalyticsRepository {
     const r = await this.pool.query(
       `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
             t as (select person, sum(tokens) as tokens from p group by 1)
-       select case when tokens < 1000 then 0 else least(floor(log(tokens::numeric))::int - 2, 5) end as bin, count(*)::int as users from t group by 1 order by 1`,
+       select ${TOKEN_BIN('tokens')} as bin, count(*)::int as users from t group by 1 order by 1`,
       s.params,
     );
     return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));
@@ -636,10 +649,11 @@ export class AnalyticsRepository {
     if (!keys.length) return new Map();
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
-    // Whole organizations over whole local days of a whole-hour zone: their rows of usage_active_day.
+    // Whole organizations over whole local days of a whole-hour zone: their rows of usage_active_day
+    // (in UTC the person rollups' indexes find a few people's days faster).
     const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     const localMidnight = (t: number) => midnight(range.tz, localDate(range.tz, t)) === t;
-    if (everyone && f.source !== 'minute' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
+    if (everyone && f.source === 'hour' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
       const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
       const end = s.p(f.to);
       const x = activeDayRows(f, s, first, end, `r.person = any(${s.p(keys)}::text[])`);

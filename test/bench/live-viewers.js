@@ -25,7 +25,7 @@ const attr = (html, name) => {
   return m ? decodeAttr(m[1]) : null;
 };
 const maxVersion = (html) => Math.max(0, ...[...html.matchAll(/\bdata-live-version="(\d+)"/g)].map((m) => Number(m[1])));
-const chartUrls = (html) => [...new Set([...html.matchAll(/<[^>]*\bdata-chart\b[^>]*>/g)].map((m) => attr(m[0], 'data-src')).filter(Boolean))];
+const chartUrls = (html) => [...new Set([...html.matchAll(/<[^>]*\bdata-chart\b[^>]*>/g)].filter((m) => !/\bdata-spec="/.test(m[0])).map((m) => attr(m[0], 'data-src')).filter(Boolean))];
 
 let running = false;
 let timers = [];

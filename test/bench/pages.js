@@ -140,10 +140,11 @@ async function signIn(http, cliRun, email) {
 }
 
 const decodeAttr = (s) => s.replace(/&amp;/g, '&').replace(/&#x3D;/g, '=').replace(/&quot;/g, '"').replace(/&#39;|&#x27;/g, "'");
-/** The chart JSON a page loads (`data-chart data-src="…"`), as the browser would request it. */
+/** The chart JSON a page loads (`data-chart data-src="…"`, unless the page brought it in data-spec), as the browser would request it. */
 function chartUrls(html) {
   const out = new Set();
   for (const m of html.matchAll(/<[^>]*\bdata-chart\b[^>]*>/g)) {
+    if (/\bdata-spec="/.test(m[0])) continue;
     const src = /\bdata-src="([^"]+)"/.exec(m[0]);
     if (src) out.add(decodeAttr(src[1]));
   }

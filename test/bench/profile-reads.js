@@ -48,6 +48,18 @@ async function main() {
         await repo.activeDaysOf(f, range, keys);
         return { ms: performance.now() - t0 };
       },
+      modelsOf: async () => {
+        const keys = (await repo.people(f, 'user', opts)).rows.map((r) => r.key);
+        const t0 = performance.now();
+        await repo.modelsOf(f, 'user', keys);
+        return { ms: performance.now() - t0 };
+      },
+      trendOf: async () => {
+        const keys = (await repo.people(f, 'user', opts)).rows.map((r) => r.key);
+        const t0 = performance.now();
+        await repo.trendOf(f, range, 'user', keys);
+        return { ms: performance.now() - t0 };
+      },
       decorate: async () => {
         const keys = (await repo.people(f, 'user', opts)).rows.map((r) => r.key);
         const t0 = performance.now();
