@@ -634,6 +634,7 @@ describe('usage analytics pages', () => {
         for (const tb of tables) out[tb.name] = await raw(`select ${tb.cols.map((c) => (c === 'tags' ? 'tags::text' : c.endsWith('_sum') ? `round(${c}::numeric, 6) as ${c}` : c)).join(', ')} from ${tb.name} order by ${tb.cols.map((_, i) => i + 1).join(', ')}`);
         out.usage_tag = await raw('select org_id, tag, last_day from usage_tag order by 1, 2');
         out.usage_active_day = await raw('select org_id, bucket, person, active_hours from usage_active_day order by 1, 2, 3');
+        for (const g of ['day', 'month']) out[`usage_people_${g}`] = await raw(`select * from usage_people_${g} order by 1, 2, 3, 4`);
         return out;
       };
       const before = await snap();
@@ -647,7 +648,8 @@ describe('usage analytics pages', () => {
       const expActive = await raw(`select o::text as org_id, extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as d, count(distinct ${PERSON})::int as n
           ${FROM} cross join lateral (values (l.org_id), ('00000000-0000-0000-0000-000000000000'::uuid)) v(o) group by 1, 2 order by 1, 2`);
       expect(active).toEqual(expActive);
-      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0; delete from usage_active_day');
+      expect(before.usage_people_month.length).toBeGreaterThan(3);
+      await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0; delete from usage_active_day; delete from usage_people_day; update usage_people_month set requests = 0');
       await withDatabase(t.db.url, async (c) => {
         await rebuildRollups(c as never, new Date(Math.floor(Date.now() / DAY) * DAY - 40 * DAY), new Date(Math.floor(Date.now() / DAY) * DAY + DAY));
       });

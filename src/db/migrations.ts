@@ -13,6 +13,8 @@ import { Migration20261212000000_analytics_active_hours } from '../../migrations
 import { Migration20261213000000_analytics_person_month } from '../../migrations/Migration20261213000000_analytics_person_month';
 import { Migration20261214000000_analytics_fillfactor } from '../../migrations/Migration20261214000000_analytics_fillfactor';
 import { Migration20261215000000_analytics_active_day } from '../../migrations/Migration20261215000000_analytics_active_day';
+import { Migration20261216000000_analytics_person_model_month } from '../../migrations/Migration20261216000000_analytics_person_model_month';
+import { Migration20261217000000_analytics_people } from '../../migrations/Migration20261217000000_analytics_people';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -34,4 +36,6 @@ export const MIGRATIONS = [
   { name: 'Migration20261213000000_analytics_person_month', class: Migration20261213000000_analytics_person_month },
   { name: 'Migration20261214000000_analytics_fillfactor', class: Migration20261214000000_analytics_fillfactor },
   { name: 'Migration20261215000000_analytics_active_day', class: Migration20261215000000_analytics_active_day },
+  { name: 'Migration20261216000000_analytics_person_model_month', class: Migration20261216000000_analytics_person_model_month },
+  { name: 'Migration20261217000000_analytics_people', class: Migration20261217000000_analytics_people },
 ];

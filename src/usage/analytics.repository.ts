@@ -127,7 +127,8 @@ function peopleCte(src: string, extra: { expr: string; as: string }[], sums: str
 }
 
 /** The adoption histogram's log-scale bin of a token total: < 1k, 1k–10k, …, ≥ 10M. */
-const TOKEN_BIN = (tokens: string) => `case when ${tokens} < 1000 then 0 else least(floor(log(${tokens}::numeric))::int - 2, 5) end`;
+const TOKEN_BIN = (tokens: string) =>
+  `case when ${tokens} < 1000 then 0 when ${tokens} < 10000 then 1 when ${tokens} < 100000 then 2 when ${tokens} < 1000000 then 3 when ${tokens} < 10000000 then 4 else 5 end`;
 
 const MEASURE_SUMS = (a = 'r') =>
   `sum(${a}.requests)::bigint as requests, sum(${a}.failures)::bigint as failures, sum(${a}.input_tokens)::bigint as input_tokens,
@@ -194,7 +195,7 @@ const TABLES: { name: string; grains: readonly Grain[]; has: readonly Need[] }[]
   { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token', 'sums'] },
   { name: 'usage_person', grains: ['hour', 'day', 'month'], has: ['team', 'token', 'person', 'sums'] },
   // Requests only (no failures, tokens or cost).
-  { name: 'usage_person_model', grains: ['day'], has: ['team', 'token', 'person', 'model'] },
+  { name: 'usage_person_model', grains: ['day', 'month'], has: ['team', 'token', 'person', 'model'] },
   { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency', 'sums'] },
 ];
 
@@ -436,8 +437,10 @@ export class AnalyticsRepository {
   async activeUsers(f: RollupFilter): Promise<number> {
     const s = new Sql();
     const r = await this.pool.query(
-      `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'count(*) as n')}
-       select count(distinct person)::int as n from p`,
+      peopleKeyed(f)
+        ? `select count(*)::int as n from (select r.person from ${peopleRows(f, s)} r group by 1 having sum(r.requests) > 0) x`
+        : `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'count(*) as n')}
+           select count(distinct person)::int as n from p`,
       s.params,
     );
     return N(r.rows[0].n);
@@ -511,8 +514,11 @@ export class AnalyticsRepository {
     const extra = [{ expr: 'r.team_id', as: 'team_id' }];
     if (o.activeDays) extra.push({ expr: bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day'), as: 'd' });
     // Active days need the viewer's day of each row, so no whole-UTC-day shortcut then.
-    const base = `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
-                  k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
+    const base =
+      peopleKeyed(f) && !o.activeDays
+        ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having sum(r.requests) > 0)`
+        : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
+           k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     let named: string;
     if (view === 'user') {
       // Names only of accounts that are members of the organizations shown.
@@ -635,12 +641,11 @@ export class AnalyticsRepository {
   /** How many people used between lo and hi tokens (log-scale bins), for the adoption histogram. */
   async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
     const s = new Sql();
-    const r = await this.pool.query(
-      `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
-            t as (select person, sum(tokens) as tokens from p group by 1)
-       select ${TOKEN_BIN('tokens')} as bin, count(*)::int as users from t group by 1 order by 1`,
-      s.params,
-    );
+    const t = peopleKeyed(f)
+      ? `t as (select r.person, sum(r.input_tokens + r.output_tokens)::bigint as tokens from ${peopleRows(f, s)} r group by 1 having sum(r.requests) > 0)`
+      : `${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
+         t as (select person, sum(tokens) as tokens from p group by 1)`;
+    const r = await this.pool.query(`with ${t} select ${TOKEN_BIN('tokens')} as bin, count(*)::int as users from t group by 1 order by 1`, s.params);
     return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));
   }
 
@@ -775,6 +780,31 @@ export class AnalyticsRepository {
     );
     return N(r.rows[0].n);
   }
+}
+
+/**
+ * Whole organizations' people (no person, token or tag filter; UTC days or whole-hour zones;
+ * raw rows cannot stand in): read from usage_people, keyed by person already.
+ */
+function peopleKeyed(f: RollupFilter): boolean {
+  return !f.person && !f.tokenIds?.length && !f.tags?.length && !f.rawRows && (f.source === 'day' || f.source === 'hour');
+}
+
+/**
+ * (person, team_id, sums) rows of the filter's range: whole days and months from usage_people,
+ * partial days (and the hours subtracted from a whole day) from person hour rows mapped to people.
+ */
+function peopleRows(f: RollupFilter, s: Sql): string {
+  const narrow = narrowing(f, s);
+  const sums = (sign: string) => ['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'].map((m) => `${sign}r.${m} as ${m}`).join(', ');
+  const parts = spans(f, true).map((sp) => {
+    const conds = [`r.bucket >= ${s.p(sp.from)}::timestamptz`, `r.bucket < ${s.p(sp.to)}::timestamptz`, ...narrow].join(' and ');
+    const sign = sp.sign ? '-' : '';
+    return sp.g === 'day' || sp.g === 'month'
+      ? `select r.person, r.team_id, ${sums(sign)} from usage_people_${sp.g} r where ${conds}`
+      : `select (${PERSON_R}) collate "C" as person, r.team_id, ${sums(sign)} from usage_person_${sp.g} r left join app_user o on o.id = r.owner_user_id where ${conds}`;
+  });
+  return `(${parts.join(' union all ')})`;
 }
 
 /**

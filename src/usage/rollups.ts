@@ -107,7 +107,7 @@ const BASIC: readonly Measure[] = ['requests', 'failures', 'input_tokens', 'outp
  * narrow ones answer the common page queries over whole organizations without reading one row
  * per person, token, tag set and model for every bucket: `usage_summary` (per model, endpoint
  * and status class), `usage_token` (per team and token) and `usage_person` (per team, token,
- * owner, service account and end-user id) and `usage_person_model` (that and the model, per day).
+ * owner, service account and end-user id) and `usage_person_model` (that and the model, per day and month).
  * All are written in the writer's transaction.
  */
 export const ROLLUP_TABLES: readonly RollupTable[] = [
@@ -121,8 +121,8 @@ export const ROLLUP_TABLES: readonly RollupTable[] = [
   { name: 'usage_token', grains: ['hour', 'day'], dims: ['org_id', 'team_id', 'token_id'], measures: BASIC },
   // Months too: a 30-day range of an organization's people is then mostly one month row per person.
   { name: 'usage_person', grains: ['hour', 'day', 'month'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user'], measures: BASIC, dayMeasures: ['active_hours'] },
-  // The models each person used per day (the people table's Models column), a tenth of the full rollup's rows for them.
-  { name: 'usage_person_model', grains: ['day'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model'], measures: ['requests'] },
+  // The models each person used per day and month (the people table's Models column), a tenth of the full rollup's rows for them.
+  { name: 'usage_person_model', grains: ['day', 'month'], dims: ['org_id', 'team_id', 'token_id', 'owner_user_id', 'service_account_id', 'end_user', 'provider', 'model'], measures: ['requests'] },
 ];
 
 const FULL = ROLLUP_TABLES[0];
@@ -146,7 +146,7 @@ interface Statement {
 export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): Promise<void> {
   const parts: Statement[] = [];
   for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, batch));
-  for (const st of [upsertTags(batch), upsertActive(batch)]) if (st) parts.push(st);
+  for (const st of [upsertTags(batch), upsertActive(batch), ...PEOPLE_GRAINS.map((g) => upsertPeople(batch, g))]) if (st) parts.push(st);
   const params: unknown[] = [];
   const ctes = parts.map((st, i) => {
     const offset = params.length;
@@ -169,6 +169,49 @@ const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.buck
   cross join lateral (values (u.org_id), ('${ACTIVE_ALL_ORGS}'::uuid)) o2(org_id)
  where ${where}
  group by 1, 2, 3`;
+
+/**
+ * `usage_people_{day,month}`: the person rollup's sums keyed by the person itself (see PERSON;
+ * the owner's email as it is when the row is written), per organization and team. Whole
+ * organizations' people tables group these rows without mapping each rollup row to a person.
+ */
+export const PEOPLE_GRAINS = ['day', 'month'] as const;
+const PEOPLE_SUMS = ['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'] as const;
+const PEOPLE_SELECT = (src: string, bucket: string, where = 'true') => `select ${bucket} as bucket, u.org_id, u.team_id, (${personOf('u')}) collate "C" as person,
+       ${PEOPLE_SUMS.map((m) => `sum(u.${m})::bigint as ${m}`).join(', ')}
+  from ${src} left join app_user o on o.id = u.owner_user_id
+ where ${where}
+ group by 1, 2, 3, 4`;
+
+function upsertPeople(batch: UsageRecord[], g: (typeof PEOPLE_GRAINS)[number]): Statement | null {
+  if (!batch.length) return null;
+  const key = (r: UsageRecord) => [truncate(r.createdAt, g).getTime(), r.orgId, r.teamId ?? NONE_UUID, r.ownerUserId ?? NONE_UUID, r.serviceAccountId ?? NONE_UUID, r.endUser ?? ''];
+  const groups = new Map<string, { k: (string | number)[]; m: number[] }>();
+  for (const r of batch) {
+    const k = key(r);
+    const id = k.join('\u0000');
+    let grp = groups.get(id);
+    if (!grp) groups.set(id, (grp = { k, m: [0, 0, 0, 0, 0] }));
+    grp.m[0] += 1;
+    grp.m[1] += r.status >= 400 ? 1 : 0;
+    grp.m[2] += r.inputTokens;
+    grp.m[3] += r.outputTokens;
+    grp.m[4] += r.costMicros;
+  }
+  const rows = [...groups.values()];
+  const col = (i: number) => rows.map((x) => x.k[i]);
+  return {
+    sql: `insert into usage_people_${g} as t (bucket, org_id, team_id, person, ${PEOPLE_SUMS.join(', ')})
+     ${PEOPLE_SELECT(
+       `unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+          as u(bucket, org_id, team_id, owner_user_id, service_account_id, end_user, ${PEOPLE_SUMS.join(', ')})`,
+       'u.bucket',
+     )}
+      order by 1, 2, 3, 4
+     on conflict (bucket, org_id, team_id, person) do update set ${PEOPLE_SUMS.map((m) => `${m} = t.${m} + excluded.${m}`).join(', ')}`,
+    params: [col(0).map((t) => new Date(t as number)), col(1), col(2), col(3), col(4), col(5), ...PEOPLE_SUMS.map((_, i) => rows.map((x) => x.m[i]))],
+  };
+}
 
 function upsertActive(batch: UsageRecord[]): Statement | null {
   const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number }>();
@@ -257,7 +300,7 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
   const out: Record<string, number> = {};
   await client.query('begin');
   try {
-    await client.query(`lock table ${tableNames().join(', ')}, usage_tag, usage_active_day in exclusive mode`);
+    await client.query(`lock table ${tableNames().join(', ')}, usage_tag, usage_active_day, ${PEOPLE_GRAINS.map((g) => `usage_people_${g}`).join(', ')} in exclusive mode`);
     for (const g of GRANULARITIES) {
       await client.query(`delete from ${FULL.name}_${g} where bucket >= $1 and bucket < $2`, [from, to]);
       const r = await client.query(
@@ -301,6 +344,16 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
       days,
     );
     out['active day'] = active.rowCount ?? 0;
+    for (const g of PEOPLE_GRAINS) {
+      const span = g === 'month' ? [truncate(from, 'month'), monthAfter(new Date(to.getTime() - 1))] : [from, to];
+      await client.query(`delete from usage_people_${g} where bucket >= $1 and bucket < $2`, span);
+      const r = await client.query(
+        `insert into usage_people_${g} (bucket, org_id, team_id, person, ${PEOPLE_SUMS.join(', ')})
+         ${PEOPLE_SELECT(`usage_person_${g} u`, 'u.bucket', 'u.bucket >= $1 and u.bucket < $2')}`,
+        span,
+      );
+      out[`people ${g}`] = r.rowCount ?? 0;
+    }
     await client.query(
       `insert into usage_tag as t (org_id, tag, last_day)
        select org_id, tag, max(bucket) from usage_rollup_day, unnest(tags) tag where bucket >= $1 and bucket < $2 group by 1, 2

@@ -424,7 +424,7 @@ function derivedTables() {
   let rollups = ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day'];
   const mod = require(path.join(ROOT, 'dist', 'src', 'usage', 'rollups.js'));
   if (Array.isArray(mod.ROLLUP_TABLES)) rollups = mod.ROLLUP_TABLES.flatMap((t) => t.grains.map((g) => `${t.name}_${g}`));
-  return [...rollups, 'usage_tag', 'usage_active_day', 'usage_session_hour', 'session'];
+  return [...rollups, 'usage_tag', 'usage_active_day', 'usage_people_day', 'usage_people_month', 'usage_session_hour', 'session'];
 }
 
 const partName = (day) => `request_log_p${new Date(day).toISOString().slice(0, 10).replace(/-/g, '')}`;
