@@ -367,6 +367,7 @@ export class AnalyticsRepository {
   async activeUsersSeries(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
     const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     if (range.unit === 'day' && range.identity && f.source === 'day' && everyone) return this.activeUsersByDay(f, range);
+    if (range.unit === 'hour' && range.identity && f.source === 'hour' && everyone) return this.activeUsersByHour(f, range);
     if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range, everyone);
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
@@ -418,6 +419,23 @@ export class AnalyticsRepository {
         : `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
+    return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+  }
+
+  /** Active people per hour (whole-hour zones): the hour bits of usage_active_day rows. */
+  private async activeUsersByHour(f: RollupFilter, range: AnalyticsRange): Promise<{ t: Date; users: number }[]> {
+    const s = new Sql();
+    const axis = axisCte(range, s, s.lazy(range.tz, 'text'));
+    const x = activeDayRows(f, s, s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS)), s.p(f.to));
+    const r = await this.pool.query(
+      `with ${axis}, x as (${x}),
+            c as (select axis.b, count(*)::int as n from axis
+                    join x on x.bucket = date_trunc('day', axis.b at time zone 'UTC') at time zone 'UTC'
+                         and (x.active_hours >> extract(hour from axis.b at time zone 'UTC')::int) & 1 = 1
+                   group by 1)
+       select axis.b, coalesce(c.n, 0) as users from axis left join c on c.b = axis.b order by 1`,
+      s.params,
+    );
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
   }
 

@@ -604,7 +604,15 @@ async function seedSessions(dbUrl, from, to, log) {
         `insert into session (${SESSION_COLS})
          select gen_random_uuid(), org_id, (array_agg(team_id))[1], token_id, owner_user_id, service_account_id, end_user, ck, (array_agg(client))[1], null, session_id, ${SESSION_AGG}
            from (select *, ${CALLER_KEY} as ck from request_log where session_id is not null and ${mine}) r
-          group by org_id, ck, session_id, token_id, owner_user_id, service_account_id, end_user`,
+          group by org_id, ck, session_id, token_id, owner_user_id, service_account_id, end_user
+         -- A top-up meets sessions that began before it: they go on, as the writer would merge them.
+         on conflict (org_id, caller_key, external_id) where external_id is not null do update set
+           first_at = least(session.first_at, excluded.first_at), last_at = greatest(session.last_at, excluded.last_at),
+           requests = session.requests + excluded.requests, failures = session.failures + excluded.failures,
+           input_tokens = session.input_tokens + excluded.input_tokens, output_tokens = session.output_tokens + excluded.output_tokens,
+           cached_input_tokens = session.cached_input_tokens + excluded.cached_input_tokens, cache_write_tokens = session.cache_write_tokens + excluded.cache_write_tokens,
+           reasoning_tokens = session.reasoning_tokens + excluded.reasoning_tokens, cost_micros = session.cost_micros + excluded.cost_micros,
+           models = array(select distinct x from unnest(session.models || excluded.models) x order by 1), updated_at = excluded.updated_at`,
         range,
       );
       const g = await c.query(
