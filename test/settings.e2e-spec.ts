@@ -19,6 +19,7 @@ const KEY_B = 'sk-settings-provider-key-B-9876543210-BBYZ';
 const KEY_ECHO = 'sk-settings-echoed-key-C-555555555-CCQQ';
 /** Ends like KEY_A, so only the diff's "(replaced)" tells them apart. */
 const KEY_A2 = 'sk-settings-provider-key-A2-1111111111-AAWX';
+const HEADER_SECRET = 'hdr-settings-secret-7777777777-HHKK';
 
 describe('settings: config editor and config API', () => {
   let t: TestApp;
@@ -66,7 +67,7 @@ describe('settings: config editor and config API', () => {
   };
 
   beforeAll(async () => {
-    for (const k of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) registerSecret(k);
+    for (const k of [KEY_A, KEY_B, KEY_ECHO, KEY_A2, HEADER_SECRET]) registerSecret(k);
     fake = await startFakeUpstream();
     t = await startTestApp({ env: { LOGIN_RATE_LIMIT: '1000' } });
     await createOrg(t.app, 'acme', 'Acme Corp');
@@ -349,6 +350,39 @@ describe('settings: config editor and config API', () => {
     expect((await chat(narrow.secret, 'second/m2')).status).toBe(403);
   });
 
+  it('extra headers that carry credentials are write-only like keys; others stay as typed', async () => {
+    const active = keep(await api(rootToken).get('/api/v1/config').expect(200));
+    const doc = active.body.document;
+    // Granted to the core team (dev@acme.test) by the test before.
+    const name = 'second';
+    expect(Object.keys(doc.providers)).toContain(name);
+    const withHeaders = (h: Record<string, string>) => ({ ...doc, providers: { ...doc.providers, [name]: { ...doc.providers[name], headers: h } } });
+    keep(await api(rootToken).post('/api/v1/config', { reason: 'a gateway key header', baseVersion: active.body.version.version, document: withHeaders({ 'X-Gateway-Key': HEADER_SECRET, 'X-Org': 'acme' }) }).expect(201));
+    const shown = keep(await api(rootToken).get('/api/v1/config').expect(200)).body;
+    expect(shown.document.providers[name].headers).toEqual({ 'X-Gateway-Key': '••••HHKK', 'X-Org': 'acme' });
+    const [stored] = await q<{ h: Record<string, string> }>(`select document->'providers'->$1->'headers' as h from config_version where active`, [name]);
+    expect(stored.h['X-Gateway-Key']).toMatch(/^enc:v1:/);
+    // The upstream gets the value itself; saving the masked document back keeps it.
+    const model = `${name}/${doc.providers[name].models[0]}`;
+    const sendsIt = async () => {
+      fake.requests.length = 0;
+      expect((await chat(devToken, model)).status).toBe(200);
+      expect(fake.requests.at(-1)?.headers['x-gateway-key']).toBe(HEADER_SECRET);
+      expect(fake.requests.at(-1)?.headers['x-org']).toBe('acme');
+    };
+    await sendsIt();
+    keep(await api(rootToken).post('/api/v1/config', { reason: 'unchanged', baseVersion: shown.version.version, document: shown.document }).expect(201));
+    await sendsIt();
+    // Testing a draft sends the kept value, only to the saved base URL.
+    fake.requests.length = 0;
+    keep(await api(rootToken).post('/api/v1/config/test-connection', { name, provider: { baseurl: fake.url, headers: { 'X-Gateway-Key': '••••HHKK' }, compatibility: { openai_chat: true } } }).expect(200));
+    expect(fake.requests.at(-1)?.headers['x-gateway-key']).toBe(HEADER_SECRET);
+    keep(await api(rootToken).post('/api/v1/config/test-connection', { name, provider: { baseurl: 'http://127.0.0.1:9', headers: { 'X-Gateway-Key': '••••HHKK' } } }).expect(400));
+    // A mask with nothing stored behind it is refused, not sent upstream.
+    const bad = keep(await api(rootToken).post('/api/v1/config', { reason: 'x', document: withHeaders({ 'X-Other-Token': '••••ABCD' }) }).expect(400));
+    expect(bad.text).toContain(`providers.${name}.headers.X-Other-Token`);
+  });
+
   it('never shows, returns, logs or stores a provider key in the clear', async () => {
     seen.push(keep(await api(rootToken).get('/api/v1/config').expect(200)).text);
     seen.push(keep(await root.get('/ui/settings/history').expect(200)).text);
@@ -364,13 +398,13 @@ describe('settings: config editor and config API', () => {
     expect(carried.text).toContain('were not carried over');
     const all = seen.join('\n');
     expect(all.length).toBeGreaterThan(10_000);
-    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) {
+    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2, HEADER_SECRET]) {
       expect(all).not.toContain(key);
       expect(all).not.toContain(key.slice(0, -4));
     }
     const dump = await dumpDatabase(t.db.url);
     expect(dump).toContain('enc:v1:');
-    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2]) expect(dump).not.toContain(key);
+    for (const key of [KEY_A, KEY_B, KEY_ECHO, KEY_A2, HEADER_SECRET]) expect(dump).not.toContain(key);
   });
 
   it('is read-only in file mode, with a note; preview and test connection still work', async () => {

@@ -6,6 +6,7 @@ import type { GatewayConfig, PricingConfig, ProviderConfig } from '../config/gat
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { resolveSecretRef } from '../config/secret-refs';
 import { decryptSecret } from '../common/crypto';
+import { resolveHeaders } from '../config/header-secrets';
 import { VERSION } from '../common/paths';
 import type { Principal } from '../tokens/principal';
 import { subjectsOf } from '../tokens/principal';
@@ -276,7 +277,7 @@ export class ProviderRegistry implements OnApplicationShutdown {
       compat: pc.compatibility as Record<string, boolean | undefined>,
       headersTimeoutMs,
       bodyTimeoutMs,
-      extraHeaders: pc.headers ?? {},
+      extraHeaders: resolveHeaders(pc.headers, name, this.rt.keys),
       models: pc.models,
     };
   }

@@ -20,6 +20,7 @@ import { parseSseEvent, SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
 import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
 import { CapturePolicy } from '../logs/capture-policy';
+import { isSecretHeader } from '../config/header-secrets';
 import { RequestCapture } from '../logs/capture';
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -491,6 +492,7 @@ export class ProxyService {
       for (const m of this.registry.catalog()) {
         const v = m.provider.authHeader?.[1];
         if (v) set.add(v.replace(/^Bearer\s+/i, ''));
+        for (const [h, x] of Object.entries(m.provider.extraHeaders)) if (isSecretHeader(h) && x) set.add(x.replace(/^Bearer\s+/i, ''));
       }
       this.keys = [...set];
       this.keysFor = this.registry.version;

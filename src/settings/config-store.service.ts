@@ -6,6 +6,7 @@ import { uuidv7 } from '../common/uuid';
 import { conflict, DomainError, ErrorCode, invalid, notFound } from '../common/errors';
 import { ConfigError } from '../config/env';
 import { maskExportSecrets, protectExportSecrets } from '../config/export-config';
+import { maskHeaderSecrets, protectHeaderSecrets } from '../config/header-secrets';
 import { loadGatewayConfigFile } from '../config/gateway-config.loader';
 import { ConfigIssue, GatewayConfig, validateGatewayConfig } from '../config/gateway-config.schema';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
@@ -139,6 +140,8 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
     }
     // Export destinations' secret access keys are write-only like provider keys.
     issues.push(...protectExportSecrets(doc, prev?.document, prev?.key_hints, hints, this.rt.keys, MASK));
+    // So are extra headers that carry credentials (Authorization, *-key, *token*, …).
+    issues.push(...protectHeaderSecrets(doc, prev?.document, prev?.key_hints, hints, this.rt.keys, MASK, opts.renames));
     const res = validateGatewayConfig(doc);
     if (!res.ok || issues.length) throw new ConfigValidationError([...issues, ...(res.ok ? [] : res.issues)]);
     // env: references must resolve here too, or the new version would fail on every instance.
@@ -156,19 +159,19 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The stored key reference of a provider in the active config (`enc:…`, `env:…` or, in file
-   * mode, as the file has it) and the base URL it is meant for, for "test connection" with a kept
+   * mode, as the file has it), its extra headers as stored, and the base URL they are meant for, for "test connection" with a kept
    * key. Never leaves the process.
    */
-  async storedKey(name: string): Promise<{ ref: string | undefined; baseurl: string | undefined }> {
+  async storedKey(name: string): Promise<{ ref: string | undefined; baseurl: string | undefined; headers: Record<string, string> }> {
     if (this.source === 'file') {
       const p = this.rt.gatewayConfig.providers[name];
-      return { ref: p?.apikey, baseurl: p?.baseurl };
+      return { ref: p?.apikey, baseurl: p?.baseurl, headers: p?.headers ?? {} };
     }
-    const r = await this.pool.query<{ k: string | null; u: string | null }>(
-      "select document->'providers'->$1->>'apikey' as k, document->'providers'->$1->>'baseurl' as u from config_version where active",
+    const r = await this.pool.query<{ k: string | null; u: string | null; h: Record<string, string> | null }>(
+      "select document->'providers'->$1->>'apikey' as k, document->'providers'->$1->>'baseurl' as u, document->'providers'->$1->'headers' as h from config_version where active",
       [name],
     );
-    return { ref: r.rows[0]?.k ?? undefined, baseurl: r.rows[0]?.u ?? undefined };
+    return { ref: r.rows[0]?.k ?? undefined, baseurl: r.rows[0]?.u ?? undefined, headers: r.rows[0]?.h ?? {} };
   }
 
   /** A new version whose document is exactly version `n`'s. */
@@ -283,6 +286,7 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
       p.apikey = MASK + (hints[name] ?? '');
     }
     maskExportSecrets(out, hints, MASK);
+    maskHeaderSecrets(out, hints, MASK);
     return out;
   }
 }

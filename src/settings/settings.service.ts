@@ -8,6 +8,7 @@ import { compileGrants, grantedModelIds, modelIdsOf } from '../providers/grants'
 import { ProbeResult, ProviderRegistry } from '../providers/provider-registry.service';
 import { subjectsFor } from '../tokens/principal';
 import { PrincipalCacheService } from '../tokens/principal-cache.service';
+import { isSecretHeader } from '../config/header-secrets';
 import { ConfigStore, ConfigValidationError, ConfigVersionMeta, MASK } from './config-store.service';
 import { JsonSyntaxError, locate, parseJsonText } from './json-text';
 import { documentFromForm, EditorModel, editorModel, Fields, one } from './settings-form';
@@ -233,7 +234,20 @@ export class SettingsService {
       const was = stored.providers?.[renames[name] ?? name]?.apikey;
       p.apikey = typeof was === 'string' ? was : MASK;
     }
-    return { model: editorModel(out), text: prettyJson(out), droppedKeys: [...typedKeys], document: out };
+    // Typed credential headers are not sent back either: the stored mask, or a bare mask.
+    const dropped = [...typedKeys];
+    for (const [name, p] of Object.entries<Doc>(out.providers && typeof out.providers === 'object' ? out.providers : {})) {
+      const headers = p?.headers;
+      if (!headers || typeof headers !== 'object' || Array.isArray(headers)) continue;
+      const storedHeaders: Doc = stored.providers?.[renames[name] ?? name]?.headers ?? {};
+      for (const [h, v] of Object.entries<unknown>(headers)) {
+        if (!isSecretHeader(h) || typeof v !== 'string' || !v || v.startsWith(MASK) || v.startsWith('env:')) continue;
+        const k = Object.keys(storedHeaders).find((x) => x.toLowerCase() === h.toLowerCase());
+        headers[h] = k !== undefined && typeof storedHeaders[k] === 'string' ? storedHeaders[k] : MASK;
+        dropped.push(`${name} (header ${h})`);
+      }
+    }
+    return { model: editorModel(out), text: prettyJson(out), droppedKeys: dropped, document: out };
   }
 
   // The grant preview ------------------------------------------------------------------------
@@ -347,7 +361,8 @@ export class SettingsService {
     const compat = Object.fromEntries((f.get(`p.${i}.compat`) ?? []).map((k) => [k, true]));
     const typed = clientKey(at('apikey'));
     const apikey = at('clearKey') ? undefined : typed ?? (await this.keptKey(at('orig') || name, at('baseurl')));
-    const parsed = providerSchema.safeParse({ ...extra, baseurl: at('baseurl'), authorization: at('authorization') || 'bearer', compatibility: compat, models: [], apikey });
+    const headers = await this.keptHeaders(at('orig') || name, at('baseurl'), extra.headers);
+    const parsed = providerSchema.safeParse({ ...extra, headers, baseurl: at('baseurl'), authorization: at('authorization') || 'bearer', compatibility: compat, models: [], apikey });
     if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map((x) => ({ path: `providers.${name}.${x.path.join('.')}`, message: x.message })));
     return { provider: name, ...(await this.registry.probe(name, parsed.data)) };
   }
@@ -366,6 +381,27 @@ export class SettingsService {
     return stored.ref;
   }
 
+  /**
+   * A draft's extra headers with each masked credential header (••••last4) replaced by the value
+   * stored for it, under the same rule as keys: only toward the saved base URL.
+   */
+  private async keptHeaders(name: string, baseurl: string, headers: unknown): Promise<unknown> {
+    if (!headers || typeof headers !== 'object' || Array.isArray(headers)) return headers;
+    const out = { ...(headers as Record<string, unknown>) };
+    const masked = Object.keys(out).filter((h) => isSecretHeader(h) && typeof out[h] === 'string' && (out[h] as string).startsWith(MASK));
+    if (!masked.length) return out;
+    const stored = await this.store.storedKey(name);
+    if (normalizeUrl(baseurl) !== normalizeUrl(stored.baseurl ?? '')) {
+      throw invalid(`the stored headers of "${name}" are only sent to its saved base URL; type them to test ${baseurl || 'another URL'}, or save the new URL first`, 'headers');
+    }
+    for (const h of masked) {
+      const k = Object.keys(stored.headers).find((x) => x.toLowerCase() === h.toLowerCase());
+      if (k === undefined) throw invalid(`no stored value for the header ${h} of "${name}"; type it`, 'headers');
+      out[h] = stored.headers[k];
+    }
+    return out;
+  }
+
   async testConnectionApi(actor: Actor, body: unknown): Promise<ProbeResult & { provider: string }> {
     this.admin(actor);
     const b = apiBody(body);
@@ -374,6 +410,7 @@ export class SettingsService {
     if (b.provider === undefined || this.source === 'file') return this.testConnection(actor, new Map([['provider', [name]]]));
     const p = b.provider && typeof b.provider === 'object' ? { ...(b.provider as Doc) } : {};
     p.apikey = clientKey(typeof p.apikey === 'string' ? p.apikey : '') ?? (await this.keptKey(name, typeof p.baseurl === 'string' ? p.baseurl : ''));
+    p.headers = await this.keptHeaders(name, typeof p.baseurl === 'string' ? p.baseurl : '', p.headers);
     const parsed = providerSchema.safeParse({ ...p, models: [] });
     if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map((x) => ({ path: `provider.${x.path.join('.')}`, message: x.message })));
     return { provider: name, ...(await this.registry.probe(name, parsed.data)) };
