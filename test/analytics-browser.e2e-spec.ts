@@ -154,6 +154,32 @@ describe('usage analytics in the browser', () => {
     expect(pageErrors).toEqual([]);
   }, 90_000);
 
+  it('typing on while the server is slow shows the results for the last text typed', async () => {
+    await page.goto(`${t.url}/ui/usage/people?range=30d`);
+    await page.waitForSelector('[data-testid=people-table] tbody tr[data-row]');
+    // Every filter request takes 1.5 s: each new text arrives while the one before is in flight.
+    const slow = async (route: import('playwright-core').Route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue().catch(() => undefined); // replaced requests were aborted by the page
+    };
+    await page.route((u) => u.pathname === '/ui/usage/people' && u.searchParams.has('q'), slow);
+    try {
+      for (const text of ['reader', 'reader-', 'reader-1']) {
+        await page.fill('[data-testid=people-search]', text);
+        await page.waitForTimeout(550); // past the 400 ms input delay: a request per text
+      }
+      await page.waitForURL((u) => u.searchParams.get('q') === 'reader-1', { timeout: 15_000 });
+      await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('[data-testid=people-table] tbody tr[data-row]').length === 10, undefined, { timeout: 15_000 });
+      // Nothing older lands afterwards.
+      await page.waitForTimeout(1700);
+      expect(new URL(page.url()).searchParams.get('q')).toBe('reader-1');
+      expect(await page.locator('[data-testid=people-table] tbody tr[data-row]').count()).toBe(10);
+    } finally {
+      await page.unroute((u) => u.pathname === '/ui/usage/people' && u.searchParams.has('q'), slow);
+    }
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
   it('live mode shows a new proxied request without a reload, and can be turned off', async () => {
     await page.goto(`${t.url}/ui/usage?range=1h`);
     await page.waitForSelector('[data-testid=requests-chart] .uplot canvas');
