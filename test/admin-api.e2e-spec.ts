@@ -27,6 +27,25 @@ describe('management API and admin pages', () => {
   });
   afterAll(() => t?.close());
 
+  it('checks access before reading a body: outsiders get 404 for anything they send, insiders a readable 400', async () => {
+    await createOrg(t.app, 'globex', 'Globex');
+    const outsider = (await createToken(t.app, { orgSlug: 'globex', serviceAccountName: 'globex-bot', scopes: ['admin'] })).secret;
+    const as = (secret: string, m: 'post' | 'patch', p: string) => request(t.url)[m](p).set('authorization', `Bearer ${secret}`).send({ nonsense: [1, 2, 3] });
+    const endpoints: ['post' | 'patch', string][] = [
+      ['patch', '/api/v1/orgs/acme'],
+      ['post', '/api/v1/orgs/acme/members'],
+      ['post', '/api/v1/orgs/acme/teams'],
+      ['post', '/api/v1/orgs/acme/service-accounts'],
+      ['post', '/api/v1/orgs/acme/tokens'],
+      ['post', '/api/v1/orgs/acme/budgets'],
+    ];
+    for (const [m, p] of endpoints) {
+      const r = await as(outsider, m, p);
+      expect([p, r.status, r.text]).toEqual([p, 404, expect.not.stringContaining('nonsense')]);
+    }
+    for (const [m, p] of endpoints.slice(1)) expect([p, (await as(adminToken, m, p)).status]).toEqual([p, 400]);
+  });
+
   it('manages members: add, duplicate, role, last admin, remove (revoking their tokens)', async () => {
     const added = await bearer('post', '/api/v1/orgs/acme/members', { email: 'Dev@Acme.test' }).expect(201);
     expect(added.body).toMatchObject({ email: 'dev@acme.test', role: 'member', source: 'manual' });

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put } from '@nestjs/common';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
@@ -12,7 +14,18 @@ import { budgetCreateInput, budgetUpdateInput, rateLimitInput, refillInput } fro
  */
 @Controller('api/v1/orgs/:org')
 export class BudgetsApiController {
-  constructor(private readonly budgets: BudgetAdminService) {}
+  constructor(
+    private readonly access: AccessService,
+    private readonly budgets: BudgetAdminService) {}
+
+  /**
+   * A body for an organization's endpoint, parsed only once the caller may see the organization:
+   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
+   */
+  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
+    await this.access.org(a, org, 'member');
+    return parseInput(schema, body);
+  }
 
   @Get('budgets')
   async list(@CurrentActor() a: Actor, @Param('org') org: string) {
@@ -21,7 +34,7 @@ export class BudgetsApiController {
 
   @Post('budgets')
   async create(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    const r = await this.budgets.create(a, org, parseInput(budgetCreateInput, body));
+    const r = await this.budgets.create(a, org, (await this.orgInput(a, org, budgetCreateInput, body)));
     return { ...r.budget, ...(r.webhookSecret ? { webhookSecret: r.webhookSecret } : {}) };
   }
 
@@ -32,7 +45,7 @@ export class BudgetsApiController {
 
   @Patch('budgets/:budget')
   async update(@CurrentActor() a: Actor, @Param('org') org: string, @Param('budget') id: string, @Body() body: unknown) {
-    const r = await this.budgets.update(a, org, id, parseInput(budgetUpdateInput, body));
+    const r = await this.budgets.update(a, org, id, (await this.orgInput(a, org, budgetUpdateInput, body)));
     return { ...r.budget, ...(r.webhookSecret ? { webhookSecret: r.webhookSecret } : {}) };
   }
 
@@ -44,8 +57,8 @@ export class BudgetsApiController {
 
   @Post('budgets/:budget/refill')
   @HttpCode(200)
-  refill(@CurrentActor() a: Actor, @Param('org') org: string, @Param('budget') id: string, @Body() body: unknown) {
-    return this.budgets.refill(a, org, id, parseInput(refillInput, body));
+  async refill(@CurrentActor() a: Actor, @Param('org') org: string, @Param('budget') id: string, @Body() body: unknown) {
+    return this.budgets.refill(a, org, id, (await this.orgInput(a, org, refillInput, body)));
   }
 
   @Post('budgets/:budget/pause')
@@ -66,7 +79,7 @@ export class BudgetsApiController {
   }
 
   @Put('rate-limits')
-  setRateLimit(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.budgets.setRateLimit(a, org, parseInput(rateLimitInput, body));
+  async setRateLimit(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.budgets.setRateLimit(a, org, (await this.orgInput(a, org, rateLimitInput, body)));
   }
 }

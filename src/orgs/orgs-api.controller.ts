@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
@@ -22,12 +24,22 @@ export const listOf = <T>(p: Page<T>) => ({ data: p.items, page: p.page, per: p.
 @Controller('api/v1')
 export class OrgsApiController {
   constructor(
+    private readonly access: AccessService,
     private readonly orgs: OrgAdminService,
     private readonly members: MembersService,
     private readonly teams: TeamsService,
     private readonly sas: ServiceAccountsService,
     private readonly audit: AuditLogService,
   ) {}
+
+  /**
+   * A body for an organization's endpoint, parsed only once the caller may see the organization:
+   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
+   */
+  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
+    await this.access.org(a, org, 'member');
+    return parseInput(schema, body);
+  }
 
   @Get('me')
   me(@CurrentActor() a: Actor) {
@@ -56,8 +68,8 @@ export class OrgsApiController {
   }
 
   @Patch('orgs/:org')
-  updateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.orgs.rename(a, org, parseInput(orgUpdateInput, body).name);
+  async updateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.orgs.rename(a, org, (await this.orgInput(a, org, orgUpdateInput, body)).name);
   }
 
   @Get('orgs/:org/members')
@@ -66,8 +78,8 @@ export class OrgsApiController {
   }
 
   @Post('orgs/:org/members')
-  addMember(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.members.add(a, org, parseInput(memberAddInput, body));
+  async addMember(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.members.add(a, org, (await this.orgInput(a, org, memberAddInput, body)));
   }
 
   @Get('orgs/:org/members/:user')
@@ -76,8 +88,8 @@ export class OrgsApiController {
   }
 
   @Patch('orgs/:org/members/:user')
-  setRole(@CurrentActor() a: Actor, @Param('org') org: string, @Param('user') user: string, @Body() body: unknown) {
-    return this.members.setRole(a, org, user, parseInput(memberRoleInput, body).role);
+  async setRole(@CurrentActor() a: Actor, @Param('org') org: string, @Param('user') user: string, @Body() body: unknown) {
+    return this.members.setRole(a, org, user, (await this.orgInput(a, org, memberRoleInput, body)).role);
   }
 
   @Delete('orgs/:org/members/:user')
@@ -92,8 +104,8 @@ export class OrgsApiController {
   }
 
   @Post('orgs/:org/teams')
-  createTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.teams.create(a, org, parseInput(teamCreateInput, body));
+  async createTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.teams.create(a, org, (await this.orgInput(a, org, teamCreateInput, body)));
   }
 
   @Get('orgs/:org/teams/:team')
@@ -102,8 +114,8 @@ export class OrgsApiController {
   }
 
   @Patch('orgs/:org/teams/:team')
-  updateTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
-    return this.teams.rename(a, org, team, parseInput(teamUpdateInput, body).name);
+  async updateTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
+    return this.teams.rename(a, org, team, (await this.orgInput(a, org, teamUpdateInput, body)).name);
   }
 
   @Delete('orgs/:org/teams/:team')
@@ -113,8 +125,8 @@ export class OrgsApiController {
   }
 
   @Post('orgs/:org/teams/:team/members')
-  addTeamMember(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
-    return this.teams.addMember(a, org, team, parseInput(teamMemberInput, body));
+  async addTeamMember(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
+    return this.teams.addMember(a, org, team, (await this.orgInput(a, org, teamMemberInput, body)));
   }
 
   @Delete('orgs/:org/teams/:team/members/:user')
@@ -128,8 +140,8 @@ export class OrgsApiController {
   }
 
   @Post('orgs/:org/service-accounts')
-  createServiceAccount(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.sas.create(a, org, parseInput(serviceAccountCreateInput, body));
+  async createServiceAccount(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.sas.create(a, org, (await this.orgInput(a, org, serviceAccountCreateInput, body)));
   }
 
   @Get('orgs/:org/service-accounts/:sa')
@@ -139,7 +151,7 @@ export class OrgsApiController {
 
   @Patch('orgs/:org/service-accounts/:sa')
   async updateServiceAccount(@CurrentActor() a: Actor, @Param('org') org: string, @Param('sa') sa: string, @Body() body: unknown) {
-    const input = parseInput(serviceAccountUpdateInput, body) as { team?: string | null; description?: string | null; disabled?: boolean };
+    const input = (await this.orgInput(a, org, serviceAccountUpdateInput, body)) as { team?: string | null; description?: string | null; disabled?: boolean };
     const disabled = (body as { disabled?: unknown } | null)?.disabled;
     if (typeof disabled === 'boolean') await this.sas.setDisabled(a, org, sa, disabled);
     return this.sas.update(a, org, sa, input);

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
@@ -14,7 +16,18 @@ type Q = Record<string, unknown>;
  */
 @Controller('api/v1')
 export class TokensApiController {
-  constructor(private readonly tokens: TokenAdminService) {}
+  constructor(
+    private readonly access: AccessService,
+    private readonly tokens: TokenAdminService) {}
+
+  /**
+   * A body for an organization's endpoint, parsed only once the caller may see the organization:
+   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
+   */
+  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
+    await this.access.org(a, org, 'member');
+    return parseInput(schema, body);
+  }
 
   @Get('orgs/:org/tokens')
   async listOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Query() q: Q) {
@@ -22,8 +35,8 @@ export class TokensApiController {
   }
 
   @Post('orgs/:org/tokens')
-  createOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.tokens.createForOrg(a, org, parseInput(tokenCreateInput, body));
+  async createOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
+    return this.tokens.createForOrg(a, org, (await this.orgInput(a, org, tokenCreateInput, body)));
   }
 
   @Get('orgs/:org/tokens/:token')
@@ -37,8 +50,8 @@ export class TokensApiController {
   }
 
   @Post('orgs/:org/tokens/:token/rotate')
-  rotateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Param('token') id: string, @Body() body: unknown) {
-    return this.tokens.rotateOrg(a, org, id, parseInput(rotateInput, body).grace);
+  async rotateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Param('token') id: string, @Body() body: unknown) {
+    return this.tokens.rotateOrg(a, org, id, (await this.orgInput(a, org, rotateInput, body)).grace);
   }
 
   @Get('me/tokens')
