@@ -180,6 +180,32 @@ describe('S3 export (file config, env: secret)', () => {
     expect(flat.length).toBe(total);
   });
 
+  it('exports sessions when asked to, and a session again when it changed', async () => {
+    await q(`update session set updated_at = updated_at - interval '3 hours'`);
+    const cfg = structuredClone(t.rt.gatewayConfig);
+    cfg.export.s3.sessions = { ...cfg.export.s3.archive, prefix: 'sessions/', kinds: ['session'] };
+    t.rt.gatewayConfig = cfg;
+    const dbSessions = await q(`select id::text as id, requests from session order by id`);
+    expect(dbSessions.length).toBeGreaterThan(0);
+    const run = () => t.app.get(S3ExportService).run({ scheduled: false, only: 'sessions' });
+    const first = await run();
+    expect(first.destinations[0].error).toBeNull();
+    expect(first.destinations[0].rows).toEqual({ usage: 0, capture: 0, session: dbSessions.length });
+    let objs = await s3.objects('sessions/session/');
+    expect([...countIds(objs, 'id').keys()].sort()).toEqual(dbSessions.map((r) => r.id).sort());
+    expect(objs.flatMap((o) => o.rows).every((r) => typeof r.updated_at === 'string' && typeof r.requests === 'number')).toBe(true);
+    // Nothing changed, nothing exported; a session that took more requests goes out again.
+    expect((await run()).destinations[0].rows).toEqual({ usage: 0, capture: 0, session: 0 });
+    const changed = dbSessions[0];
+    await q(`update session set requests = requests + 5, updated_at = now() - interval '2 hours' where id = $1`, [changed.id]);
+    expect((await run()).destinations[0].rows).toEqual({ usage: 0, capture: 0, session: 1 });
+    objs = await s3.objects('sessions/session/');
+    const versions = objs.flatMap((o) => o.rows).filter((r) => r.id === changed.id).map((r) => r.requests);
+    expect(versions.sort((a, b) => a - b)).toEqual([changed.requests, changed.requests + 5]);
+    // Sessions never hold a purge.
+    expect(await q(`select count(*)::int as n from export_cursor where kind = 'session' and holds_purge`)).toEqual([{ n: 0 }]);
+  });
+
   it('keeps secrets out of objects and logs', async () => {
     const all = [...(await s3.objects('sluice/')), ...(await s3.objects('small/'))].map((o) => o.text).join('\n');
     expect(all.length).toBeGreaterThan(1000);

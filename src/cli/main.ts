@@ -465,7 +465,7 @@ export function buildProgram(): Command {
       else if (!report.ran) out(report.reason === 'locked' ? 'another Sluice process is exporting right now; nothing done' : 'no enabled export destinations (export.s3 in the gateway config)');
       else {
         for (const d of report.destinations) {
-          out(`${d.destination}: ${d.objects.length} objects, ${d.rows.usage} usage rows, ${d.rows.capture} capture rows${d.error ? ` — failed: ${d.error}` : ''}`);
+          out(`${d.destination}: ${d.objects.length} objects, ${d.rows.usage} usage rows, ${d.rows.capture} capture rows${d.rows.session !== undefined ? `, ${d.rows.session} session rows` : ''}${d.error ? ` — failed: ${d.error}` : ''}`);
           for (const x of d.objects) out(`  ${x.key}  ${x.rows} rows  ${x.bytes} bytes`);
         }
       }

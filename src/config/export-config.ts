@@ -9,7 +9,9 @@ import type { SecretKeys } from './secret-key';
  * keys are handled like provider keys: literal, `env:VAR`, or `enc:…` once a config version stored
  * them (write-only; shown as `••••last4`).
  */
-export const EXPORT_KINDS = ['usage', 'capture'] as const;
+export const EXPORT_KINDS = ['usage', 'capture', 'session'] as const;
+/** What a destination exports unless it names kinds: request rows and captures (sessions on request). */
+export const DEFAULT_EXPORT_KINDS = ['usage', 'capture'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -51,7 +53,12 @@ export const s3DestinationSchema = z.looseObject({
   interval: duration(60_000, 86_400_000, 'must be between 1m and 1d').default('1h'),
   /** Rows are exported once they are this old, so rows still on their way through a batched writer are never skipped. */
   delay: duration(0, 86_400_000, 'must be at most 1d').default('5m'),
-  kinds: z.array(z.enum(EXPORT_KINDS)).min(1, 'name at least one of usage, capture').default([...EXPORT_KINDS]),
+  /**
+   * usage (request_log rows) and capture (request_capture rows) are exported once each; session
+   * rows change as requests join them, so each change is exported again (keep the row with the
+   * greatest updated_at per id).
+   */
+  kinds: z.array(z.enum(EXPORT_KINDS)).min(1, 'name at least one of usage, capture, session').default([...DEFAULT_EXPORT_KINDS]),
   /** Rows past their local retention are deleted only once this destination has them. */
   purge_after_export: z.boolean().default(false),
   max_rows_per_object: z.number().int().min(1).max(1_000_000).default(50_000),

@@ -15,6 +15,7 @@ import { Migration20261214000000_analytics_fillfactor } from '../../migrations/M
 import { Migration20261215000000_analytics_active_day } from '../../migrations/Migration20261215000000_analytics_active_day';
 import { Migration20261216000000_analytics_person_model_month } from '../../migrations/Migration20261216000000_analytics_person_model_month';
 import { Migration20261217000000_analytics_people } from '../../migrations/Migration20261217000000_analytics_people';
+import { Migration20261218000000_export_sessions } from '../../migrations/Migration20261218000000_export_sessions';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -38,4 +39,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261215000000_analytics_active_day', class: Migration20261215000000_analytics_active_day },
   { name: 'Migration20261216000000_analytics_person_model_month', class: Migration20261216000000_analytics_person_model_month },
   { name: 'Migration20261217000000_analytics_people', class: Migration20261217000000_analytics_people },
+  { name: 'Migration20261218000000_export_sessions', class: Migration20261218000000_export_sessions },
 ];

@@ -3,12 +3,16 @@ import { Client } from 'pg';
 import type { ExportKind } from '../config/export-config';
 import { PgPool } from '../db/pg-pool';
 
-/** What an export reads per kind: the table, its id column (the marker is (created_at, id)), and columns left out. */
-export const EXPORT_SOURCES: Record<ExportKind, { table: string; id: string; exclude: string[]; page: number }> = {
-  usage: { table: 'request_log', id: 'id', exclude: [], page: 1000 },
+/**
+ * What an export reads per kind: the table, its id and time columns (the marker is (time, id)), and
+ * columns left out. Sessions are read by updated_at: a session that changed is exported again.
+ */
+export const EXPORT_SOURCES: Record<ExportKind, { table: string; id: string; time: string; exclude: string[]; page: number }> = {
+  usage: { table: 'request_log', id: 'id', time: 'created_at', exclude: [], page: 1000 },
   // Captured bodies can be large (the cap goes up to 16 MiB each): fetch few at a time. `search` is
   // a generated index column, not data.
-  capture: { table: 'request_capture', id: 'request_row_id', exclude: ['search'], page: 20 },
+  capture: { table: 'request_capture', id: 'request_row_id', time: 'created_at', exclude: ['search'], page: 20 },
+  session: { table: 'session', id: 'id', time: 'updated_at', exclude: [], page: 1000 },
 };
 
 /** A position in (created_at, id) order; created_at as exact text (microseconds survive, unlike a JS Date). */
@@ -151,11 +155,11 @@ export class ExportSession {
 
   /** The first row after the marker created before `before`, or null. */
   async firstAfter(kind: ExportKind, after: Marker, before: Date): Promise<(Marker & { at: Date }) | null> {
-    const { table, id } = EXPORT_SOURCES[kind];
+    const { table, id, time } = EXPORT_SOURCES[kind];
     const r = await this.c.query<{ ts: string; id: string; at: Date }>(
-      `select ${TS('created_at')} as ts, ${id}::text as id, created_at as at from ${table}
-        where created_at >= $1::timestamptz and (created_at, ${id}) > ($1::timestamptz, $2::uuid) and created_at < $3
-        order by created_at, ${id} limit 1`,
+      `select ${TS(time)} as ts, ${id}::text as id, ${time} as at from ${table}
+        where ${time} >= $1::timestamptz and (${time}, ${id}) > ($1::timestamptz, $2::uuid) and ${time} < $3
+        order by ${time}, ${id} limit 1`,
       [after.createdAt, after.id, before],
     );
     return r.rows.length ? { createdAt: r.rows[0].ts, id: r.rows[0].id, at: r.rows[0].at } : null;
@@ -163,14 +167,14 @@ export class ExportSession {
 
   /** Up to `limit` rows after the marker and before `before`, each as JSON text in (created_at, id) order. */
   async page(kind: ExportKind, after: Marker, before: Date, limit: number): Promise<{ marker: Marker; json: string }[]> {
-    const { table, id } = EXPORT_SOURCES[kind];
+    const { table, id, time } = EXPORT_SOURCES[kind];
     const cols = (await this.columnList(kind)).map((c) => `t."${c}"`).join(', ');
     // row_to_json formats timestamps in the session time zone, which setUtc() made UTC.
     const r = await this.c.query<{ ts: string; id: string; j: string }>(
-      `select ${TS('t.created_at')} as ts, t.${id}::text as id, row_to_json(x)::text as j
+      `select ${TS(`t.${time}`)} as ts, t.${id}::text as id, row_to_json(x)::text as j
          from ${table} t cross join lateral (select ${cols}) x
-        where t.created_at >= $1::timestamptz and (t.created_at, t.${id}) > ($1::timestamptz, $2::uuid) and t.created_at < $3
-        order by t.created_at, t.${id} limit $4`,
+        where t.${time} >= $1::timestamptz and (t.${time}, t.${id}) > ($1::timestamptz, $2::uuid) and t.${time} < $3
+        order by t.${time}, t.${id} limit $4`,
       [after.createdAt, after.id, before, limit],
     );
     return r.rows.map((x) => ({ marker: { createdAt: x.ts, id: x.id }, json: x.j }));

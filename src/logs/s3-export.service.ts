@@ -18,7 +18,7 @@ export interface ExportedObject {
 export interface DestinationRun {
   destination: string;
   objects: ExportedObject[];
-  rows: Record<ExportKind, number>;
+  rows: Partial<Record<ExportKind, number>>;
   error: string | null;
 }
 
@@ -102,7 +102,8 @@ export class S3ExportService {
     if (this.syncedFor === cfg) return;
     const holds = this.destinations()
       .filter((d) => d.cfg.purge_after_export)
-      .flatMap((d) => d.cfg.kinds.map((kind) => ({ destination: d.name, kind })));
+      // Sessions are not purged after export (they change; their retention is the capture's).
+      .flatMap((d) => d.cfg.kinds.filter((kind) => kind !== 'session').map((kind) => ({ destination: d.name, kind })));
     await this.repo.syncPurgeHolds(holds);
     this.syncedFor = cfg;
   }
@@ -127,7 +128,7 @@ export class S3ExportService {
         if (this.stopping) break;
         for (const kind of d.cfg.kinds) await session.ensureCursor(d.name, kind);
         if (opts.scheduled && !this.due(d, await session.lastRunAges(d.name))) continue;
-        const res: DestinationRun = { destination: d.name, objects: [], rows: { usage: 0, capture: 0 }, error: null };
+        const res: DestinationRun = { destination: d.name, objects: [], rows: { usage: 0, capture: 0, ...Object.fromEntries(d.cfg.kinds.map((k) => [k, 0])) }, error: null };
         report.destinations.push(res);
         try {
           const client = new S3Client(this.target(d));
@@ -186,7 +187,7 @@ export class S3ExportService {
       }
       marker = obj.last;
       res.objects.push({ kind, key, rows: obj.rows, bytes: obj.body.length });
-      res.rows[kind] += obj.rows;
+      res.rows[kind] = (res.rows[kind] ?? 0) + obj.rows;
       this.logger.info({ destination: d.name, kind, key, rows: obj.rows, bytes: obj.body.length }, 'exported to S3');
     }
   }
