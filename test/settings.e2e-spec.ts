@@ -378,6 +378,13 @@ describe('settings: config editor and config API', () => {
     keep(await api(rootToken).post('/api/v1/config/test-connection', { name, provider: { baseurl: fake.url, headers: { 'X-Gateway-Key': '••••HHKK' }, compatibility: { openai_chat: true } } }).expect(200));
     expect(fake.requests.at(-1)?.headers['x-gateway-key']).toBe(HEADER_SECRET);
     keep(await api(rootToken).post('/api/v1/config/test-connection', { name, provider: { baseurl: 'http://127.0.0.1:9', headers: { 'X-Gateway-Key': '••••HHKK' } } }).expect(400));
+    // Replaced by a value with the same last four characters: the diff still says so.
+    const v1 = keep(await api(rootToken).get('/api/v1/config').expect(200)).body;
+    const other = `${HEADER_SECRET.slice(0, -6)}xyHHKK`;
+    registerSecret(other);
+    const v2 = keep(await api(rootToken).post('/api/v1/config', { reason: 'rotated header', baseVersion: v1.version.version, document: withHeaders({ 'X-Gateway-Key': other, 'X-Org': 'acme' }) }).expect(201)).body;
+    const changes = keep(await api(rootToken).get(`/api/v1/config/diff?from=${v1.version.version}&to=${v2.version}`).expect(200)).body.changes;
+    expect(changes).toEqual([{ path: `providers.${name}.headers.X-Gateway-Key`, before: '••••HHKK', after: '••••HHKK (replaced)' }]);
     // A mask with nothing stored behind it is refused, not sent upstream.
     const bad = keep(await api(rootToken).post('/api/v1/config', { reason: 'x', document: withHeaders({ 'X-Other-Token': '••••ABCD' }) }).expect(400));
     expect(bad.text).toContain(`providers.${name}.headers.X-Other-Token`);

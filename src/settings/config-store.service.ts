@@ -6,7 +6,7 @@ import { uuidv7 } from '../common/uuid';
 import { conflict, DomainError, ErrorCode, invalid, notFound } from '../common/errors';
 import { ConfigError } from '../config/env';
 import { maskExportSecrets, protectExportSecrets } from '../config/export-config';
-import { maskHeaderSecrets, protectHeaderSecrets } from '../config/header-secrets';
+import { isSecretHeader, maskHeaderSecrets, protectHeaderSecrets } from '../config/header-secrets';
 import { loadGatewayConfigFile } from '../config/gateway-config.loader';
 import { ConfigIssue, GatewayConfig, validateGatewayConfig } from '../config/gateway-config.schema';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
@@ -257,16 +257,20 @@ export class ConfigStore implements OnModuleInit, OnModuleDestroy {
     const [va, vb] = [await this.view(a), await this.view(b)];
     const fa = flatten(va.document);
     const fb = flatten(vb.document);
-    // A key replaced by one with the same last four characters masks the same: compare the
-    // stored values (a new encryption each time a key is typed) and say it was replaced.
-    const raw = await this.pool.query<{ id: string; keys: Record<string, string> | null }>(
-      `select id, (select jsonb_object_agg(k, v->>'apikey') from jsonb_each(document->'providers') as p(k, v) where v ? 'apikey') as keys from config_version where id = any($1::bigint[])`,
-      [[a, b]],
-    );
-    const keysOf = (n: number) => raw.rows.find((r) => Number(r.id) === n)?.keys ?? {};
-    for (const [name, stored] of Object.entries(keysOf(b))) {
-      const path = `providers.${name}.apikey`;
-      const before = keysOf(a)[name];
+    // A key (or credential header) replaced by one with the same last four characters masks the
+    // same: compare the stored values (a new encryption each time one is typed) and say so.
+    const raw = await this.pool.query<{ id: string; providers: Doc | null }>(`select id, document->'providers' as providers from config_version where id = any($1::bigint[])`, [[a, b]]);
+    const storedOf = (n: number): Map<string, unknown> => {
+      const out = new Map<string, unknown>();
+      for (const [name, p] of Object.entries<Doc>(raw.rows.find((r) => Number(r.id) === n)?.providers ?? {})) {
+        if (p?.apikey !== undefined) out.set(`providers.${name}.apikey`, p.apikey);
+        for (const [h, v] of Object.entries<unknown>(p?.headers ?? {})) if (isSecretHeader(h)) out.set(`providers.${name}.headers.${h}`, v);
+      }
+      return out;
+    };
+    const [sa, sb] = [storedOf(a), storedOf(b)];
+    for (const [path, stored] of sb) {
+      const before = sa.get(path);
       if (before !== undefined && before !== stored && fa.get(path) === fb.get(path)) fb.set(path, `${String(fb.get(path))} (replaced)`);
     }
     const out: { path: string; before: unknown; after: unknown }[] = [];
