@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { startTestApp, TEST_SECRET_KEY, TestApp, writeConfigFile, logFileFor } from './support/app';
-import { createOrg, createToken } from './support/factories';
+import { createOrg, createToken, createUser } from './support/factories';
+import { signIn } from './support/session';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { dumpDatabase, registerSecret, withDatabase } from './support/pg';
 import { NODE, ROOT, runCli } from './support/processes';
@@ -204,6 +205,21 @@ describe('S3 export (file config, env: secret)', () => {
     expect(versions.sort((a, b) => a - b)).toEqual([changed.requests, changed.requests + 5]);
     // Sessions never hold a purge.
     expect(await q(`select count(*)::int as n from export_cursor where kind = 'session' and holds_purge`)).toEqual([{ n: 0 }]);
+  });
+
+  it('shows each destination and kind on the settings export page, for global admins only', async () => {
+    await createUser(t.app, { email: 'root@exp.test', org: 'exp', role: 'admin', globalAdmin: true });
+    await createUser(t.app, { email: 'admin@exp.test', org: 'exp', role: 'admin' });
+    const root = await signIn(t, 'root@exp.test', { globalAdmin: true });
+    const page = await root.get('/ui/settings/export').expect(200);
+    const cursors = await q(`select destination, kind, rows_exported::int as n from export_cursor order by 1, 2`);
+    expect(cursors.length).toBeGreaterThanOrEqual(3);
+    for (const c of cursors) {
+      const row = new RegExp(`<tr data-row="${c.destination}/${c.kind}"[\\s\\S]*?data-col="rows" data-value="(\\d+)"`).exec(page.text);
+      expect([c.destination, c.kind, row && Number(row[1])]).toEqual([c.destination, c.kind, c.n]);
+    }
+    expect(page.text).not.toContain(s3.secretAccessKey);
+    await (await signIn(t, 'admin@exp.test')).get('/ui/settings/export').expect(403);
   });
 
   it('keeps secrets out of objects and logs', async () => {

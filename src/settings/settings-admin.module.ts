@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { S3ExportModule } from '../logs/s3-export.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { TokensModule } from '../tokens/tokens.module';
 import { SettingsApiController } from './settings-api.controller';
@@ -11,7 +12,7 @@ import { SettingsService } from './settings.service';
 
 /** The settings pages under /ui/settings and the config routes of the management API (global admins). */
 @Module({
-  imports: [AuthModule, SettingsModule, ProvidersModule, TokensModule],
+  imports: [AuthModule, SettingsModule, ProvidersModule, TokensModule, S3ExportModule],
   controllers: [SettingsUiController, SettingsApiController],
   providers: [SettingsService, SettingsViews, SettingsRepository],
 })

@@ -8,6 +8,8 @@ import { fieldsOf, one } from './settings-form';
 import { SettingsErrorFilter } from './settings-error.filter';
 import { SettingsService } from './settings.service';
 import { SettingsViews } from './settings-views';
+import { S3ExportService } from '../logs/s3-export.service';
+import { forbidden } from '../auth/access.service';
 
 const PAGE_SCRIPTS = ['/static/js/settings.js'];
 
@@ -21,7 +23,17 @@ export class SettingsUiController {
   constructor(
     private readonly settings: SettingsService,
     private readonly views: SettingsViews,
+    private readonly exports: S3ExportService,
   ) {}
+
+  /** Where each S3 export destination stands: per kind, how far it got, its last run and error. */
+  @Get('export')
+  async exportStatus(@Req() req: Request, @Res() res: Response, @CurrentActor() a: Actor) {
+    if (!a.globalAdmin) throw forbidden('Export status is for global admins.');
+    noStore(res);
+    const rows = (await this.exports.status()).map((d) => ({ ...d, failing: !!d.lastError }));
+    renderPage(req, res, 'settings/export', 'settings/export', { title: 'S3 export', nav: 'settings', rows, none: rows.length === 0 });
+  }
 
   @Get()
   async editor(@Req() req: Request, @Res() res: Response, @CurrentActor() a: Actor, @Query('tab') tab?: string, @Query('saved') saved?: string) {
