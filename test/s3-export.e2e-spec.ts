@@ -220,6 +220,13 @@ describe('S3 export (file config, env: secret)', () => {
     }
     expect(page.text).not.toContain(s3.secretAccessKey);
     await (await signIn(t, 'admin@exp.test')).get('/ui/settings/export').expect(403);
+    // The same in /metrics, per configured destination and kind.
+    const prom = (await createToken(t.app, { orgSlug: 'exp', name: 'prometheus', scopes: ['metrics'] })).secret;
+    const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${prom}` } })).text();
+    const archive = cursors.find((c) => c.destination === 'archive' && c.kind === 'usage')!;
+    expect(text).toContain(`sluice_export_rows_exported{destination="archive",kind="usage"} ${archive.n}`);
+    expect(text).toMatch(/sluice_export_failing\{destination="archive",kind="usage"\} 0/);
+    expect(text).toMatch(/sluice_export_last_success_timestamp_seconds\{destination="archive",kind="usage"\} \d+/);
   });
 
   it('keeps secrets out of objects and logs', async () => {

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ProviderRegistry } from '../providers/provider-registry.service';
 import type { UsageRecord } from '../usage/usage-record';
 import { UsageWriter } from '../usage/usage-writer.service';
+import { DestinationStatus, S3ExportService } from '../logs/s3-export.service';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -23,7 +24,7 @@ export class MetricsService {
   private readonly cancelled: Counter<'provider' | 'model'>;
   private readonly budgetRejections: Counter<'kind'>;
 
-  constructor(writer: UsageWriter, providers: ProviderRegistry) {
+  constructor(writer: UsageWriter, providers: ProviderRegistry, exports: S3ExportService) {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'sluice_requests_total', help: 'Proxied requests by provider, model, endpoint and HTTP status', labelNames: ['provider', 'model', 'endpoint', 'status'], registers });
     this.errors = new Counter({ name: 'sluice_request_errors_total', help: 'Proxied requests that failed (status >= 400), by error type', labelNames: ['provider', 'model', 'endpoint', 'error_type'], registers });
@@ -33,6 +34,30 @@ export class MetricsService {
     this.cost = new Counter({ name: 'sluice_cost_usd_total', help: 'Cost from configured pricing, in US dollars', labelNames: ['provider', 'model'], registers });
     this.cancelled = new Counter({ name: 'sluice_requests_cancelled_total', help: 'Requests the client abandoned before the end', labelNames: ['provider', 'model'], registers });
     this.budgetRejections = new Counter({ name: 'sluice_budget_rejections_total', help: 'Requests refused by a budget or a rate limit', labelNames: ['kind'], registers });
+    // S3 export, per configured destination and kind, read from export_cursor once per scrape.
+    let exportRead: { at: number; rows: Promise<DestinationStatus[]> } | null = null;
+    const exportStatus = () => {
+      if (!exportRead || Date.now() - exportRead.at > 1000) exportRead = { at: Date.now(), rows: exports.status().then((x) => x.filter((d) => d.configured)).catch(() => []) };
+      return exportRead.rows;
+    };
+    const exportGauge = (name: string, help: string, pick: (d: DestinationStatus) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['destination', 'kind'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const d of await exportStatus()) {
+            const v = pick(d);
+            if (v !== null) this.set({ destination: d.destination, kind: d.kind }, v);
+          }
+        },
+      });
+    exportGauge('sluice_export_rows_exported', 'Rows exported to S3 so far, per destination and kind', (d) => d.rowsExported);
+    exportGauge('sluice_export_objects_exported', 'Objects written to S3 so far, per destination and kind', (d) => d.objectsExported);
+    exportGauge('sluice_export_last_success_timestamp_seconds', 'When the last export run of a destination succeeded (unix time)', (d) => (d.lastSuccessAt ? Date.parse(d.lastSuccessAt) / 1000 : null));
+    exportGauge('sluice_export_failing', '1 when the last export run of a destination failed', (d) => (d.lastError ? 1 : 0));
     new Gauge({
       name: 'sluice_usage_queue_depth',
       help: 'Usage records queued or in flight, not yet written',
