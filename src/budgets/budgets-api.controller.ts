@@ -1,9 +1,8 @@
-import { z } from 'zod';
-import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put } from '@nestjs/common';
+import { AccessService } from '../auth/access.service';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
-import { parseInput } from '../orgs/admin-inputs';
+import { parseOrgInput } from '../orgs/admin-inputs';
 import { BudgetAdminService } from './budget-admin.service';
 import { budgetCreateInput, budgetUpdateInput, rateLimitInput, refillInput } from './budget-inputs';
 
@@ -16,16 +15,8 @@ import { budgetCreateInput, budgetUpdateInput, rateLimitInput, refillInput } fro
 export class BudgetsApiController {
   constructor(
     private readonly access: AccessService,
-    private readonly budgets: BudgetAdminService) {}
-
-  /**
-   * A body for an organization's endpoint, parsed only once the caller may see the organization:
-   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
-   */
-  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
-    await this.access.org(a, org, 'member');
-    return parseInput(schema, body);
-  }
+    private readonly budgets: BudgetAdminService,
+  ) {}
 
   @Get('budgets')
   async list(@CurrentActor() a: Actor, @Param('org') org: string) {
@@ -34,7 +25,7 @@ export class BudgetsApiController {
 
   @Post('budgets')
   async create(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    const r = await this.budgets.create(a, org, (await this.orgInput(a, org, budgetCreateInput, body)));
+    const r = await this.budgets.create(a, org, await parseOrgInput(this.access, a, org, budgetCreateInput, body));
     return { ...r.budget, ...(r.webhookSecret ? { webhookSecret: r.webhookSecret } : {}) };
   }
 
@@ -45,7 +36,7 @@ export class BudgetsApiController {
 
   @Patch('budgets/:budget')
   async update(@CurrentActor() a: Actor, @Param('org') org: string, @Param('budget') id: string, @Body() body: unknown) {
-    const r = await this.budgets.update(a, org, id, (await this.orgInput(a, org, budgetUpdateInput, body)));
+    const r = await this.budgets.update(a, org, id, await parseOrgInput(this.access, a, org, budgetUpdateInput, body));
     return { ...r.budget, ...(r.webhookSecret ? { webhookSecret: r.webhookSecret } : {}) };
   }
 
@@ -58,7 +49,7 @@ export class BudgetsApiController {
   @Post('budgets/:budget/refill')
   @HttpCode(200)
   async refill(@CurrentActor() a: Actor, @Param('org') org: string, @Param('budget') id: string, @Body() body: unknown) {
-    return this.budgets.refill(a, org, id, (await this.orgInput(a, org, refillInput, body)));
+    return this.budgets.refill(a, org, id, await parseOrgInput(this.access, a, org, refillInput, body));
   }
 
   @Post('budgets/:budget/pause')
@@ -80,6 +71,6 @@ export class BudgetsApiController {
 
   @Put('rate-limits')
   async setRateLimit(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.budgets.setRateLimit(a, org, (await this.orgInput(a, org, rateLimitInput, body)));
+    return this.budgets.setRateLimit(a, org, await parseOrgInput(this.access, a, org, rateLimitInput, body));
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { decryptSecret, encryptSecret } from '../common/crypto';
+import { decryptSecret } from '../common/crypto';
 import { resolveSecretRef } from './secret-refs';
+import { writeOnly } from './write-only';
 import type { SecretKeys } from './secret-key';
 
 /**
@@ -95,19 +96,15 @@ export function protectExportSecrets(doc: Doc, prev: Doc | undefined, prevHints:
     if (!d || typeof d !== 'object') continue;
     const path = `export.s3.${name}.secret_access_key`;
     const hint = exportHintKey(name);
-    const v = d.secret_access_key;
-    if (v === undefined || v === '' || (typeof v === 'string' && v.startsWith(mask))) {
-      const old = prev?.export?.s3?.[name]?.secret_access_key;
-      if (old !== undefined) d.secret_access_key = old;
+    const r = writeOnly(d.secret_access_key, prev?.export?.s3?.[name]?.secret_access_key, { path, keys, mask, what: 'key' });
+    if (r.issue) issues.push(r.issue);
+    else if (r.kept) {
+      if (r.value !== undefined) d.secret_access_key = r.value;
       else delete d.secret_access_key;
       if (prevHints?.[hint]) hints[hint] = prevHints[hint];
-    } else if (typeof v === 'string' && v.startsWith('enc:')) {
-      issues.push({ path, message: 'send the key itself, an env: reference, or the mask to keep the stored one' });
-    } else if (typeof v === 'string' && v.startsWith('env:')) {
-      checkRef(v, path, issues);
-    } else if (typeof v === 'string') {
-      d.secret_access_key = 'enc:' + encryptSecret(keys, v);
-      hints[hint] = v.slice(-4);
+    } else {
+      d.secret_access_key = r.value;
+      if (r.hint) hints[hint] = r.hint;
     }
     if (typeof d.access_key_id === 'string' && d.access_key_id.startsWith('env:')) checkRef(d.access_key_id, `export.s3.${name}.access_key_id`, issues);
   }

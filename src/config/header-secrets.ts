@@ -1,9 +1,10 @@
-import { decryptSecret, encryptSecret } from '../common/crypto';
+import { decryptSecret } from '../common/crypto';
 import { resolveSecretRef } from './secret-refs';
 import type { SecretKeys } from './secret-key';
+import { writeOnly, WriteOnlyIssue } from './write-only';
 
 type Doc = Record<string, any>;
-type Issue = { path: string; message: string };
+type Issue = WriteOnlyIssue;
 
 /**
  * Extra upstream headers of a provider (`providers.<name>.headers`) whose names carry credentials
@@ -38,24 +39,13 @@ export function protectHeaderSecrets(
       if (!isSecretHeader(h) || typeof v !== 'string') continue;
       const path = `providers.${name}.headers.${h}`;
       const oldName = Object.keys(prevHeaders).find((x) => x.toLowerCase() === h.toLowerCase());
-      if (v === '' || v.startsWith(mask)) {
-        const old = oldName === undefined ? undefined : prevHeaders[oldName];
-        if (old !== undefined) {
-          headers[h] = old;
-          const hint = prevHints?.[headerHintKey(was, h)];
-          if (hint) hints[headerHintKey(name, h)] = hint;
-        } else issues.push({ path, message: 'no stored value to keep for this header; enter it again' });
-      } else if (v.startsWith('enc:')) {
-        issues.push({ path, message: 'send the value itself, an env: reference, or the mask to keep the stored one' });
-      } else if (v.startsWith('env:')) {
-        try {
-          resolveSecretRef(v, path);
-        } catch (e) {
-          issues.push({ path, message: (e as Error).message.replace(/^[^:]+: /, '') });
-        }
-      } else {
-        headers[h] = 'enc:' + encryptSecret(keys, v);
-        hints[headerHintKey(name, h)] = v.slice(-4);
+      const r = writeOnly(v, oldName === undefined ? undefined : prevHeaders[oldName], { path, keys, mask, what: 'value' });
+      if (r.issue) issues.push(r.issue);
+      else if (r.kept && r.value === undefined) issues.push({ path, message: 'no stored value to keep for this header; enter it again' });
+      else {
+        headers[h] = r.value;
+        const hint = r.kept ? prevHints?.[headerHintKey(was, h)] : r.hint;
+        if (hint) hints[headerHintKey(name, h)] = hint;
       }
     }
   }

@@ -1,3 +1,5 @@
+import type { AccessService } from '../auth/access.service';
+import type { Actor } from '../auth/actor';
 import { z } from 'zod';
 import { invalid } from '../common/errors';
 import { ORG_ROLES } from './membership.entity';
@@ -54,4 +56,13 @@ export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.inf
     throw invalid(`${field}: ${i.message}`, field);
   }
   return r.data;
+}
+
+/**
+ * A body for an organization's endpoint, parsed only once the caller may see the organization:
+ * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
+ */
+export async function parseOrgInput<T extends z.ZodType>(access: AccessService, actor: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
+  await access.org(actor, org, 'member');
+  return parseInput(schema, body);
 }

@@ -1,10 +1,9 @@
-import { z } from 'zod';
-import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { AccessService } from '../auth/access.service';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
 import type { Page } from '../common/paging';
-import { memberAddInput, memberRoleInput, orgCreateInput, orgUpdateInput, parseInput, serviceAccountCreateInput, serviceAccountUpdateInput, teamCreateInput, teamMemberInput, teamUpdateInput } from './admin-inputs';
+import { memberAddInput, memberRoleInput, orgCreateInput, orgUpdateInput, parseInput, parseOrgInput, serviceAccountCreateInput, serviceAccountUpdateInput, teamCreateInput, teamMemberInput, teamUpdateInput } from './admin-inputs';
 import { AUDIT_SORTS, AuditLogService } from './audit-log.service';
 import { MEMBER_SORTS, MembersService } from './members.service';
 import { ORG_SORTS, OrgAdminService } from './org-admin.service';
@@ -31,15 +30,6 @@ export class OrgsApiController {
     private readonly sas: ServiceAccountsService,
     private readonly audit: AuditLogService,
   ) {}
-
-  /**
-   * A body for an organization's endpoint, parsed only once the caller may see the organization:
-   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
-   */
-  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
-    await this.access.org(a, org, 'member');
-    return parseInput(schema, body);
-  }
 
   @Get('me')
   me(@CurrentActor() a: Actor) {
@@ -69,7 +59,7 @@ export class OrgsApiController {
 
   @Patch('orgs/:org')
   async updateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.orgs.rename(a, org, (await this.orgInput(a, org, orgUpdateInput, body)).name);
+    return this.orgs.rename(a, org, (await parseOrgInput(this.access, a, org, orgUpdateInput, body)).name);
   }
 
   @Get('orgs/:org/members')
@@ -79,7 +69,7 @@ export class OrgsApiController {
 
   @Post('orgs/:org/members')
   async addMember(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.members.add(a, org, (await this.orgInput(a, org, memberAddInput, body)));
+    return this.members.add(a, org, await parseOrgInput(this.access, a, org, memberAddInput, body));
   }
 
   @Get('orgs/:org/members/:user')
@@ -89,7 +79,7 @@ export class OrgsApiController {
 
   @Patch('orgs/:org/members/:user')
   async setRole(@CurrentActor() a: Actor, @Param('org') org: string, @Param('user') user: string, @Body() body: unknown) {
-    return this.members.setRole(a, org, user, (await this.orgInput(a, org, memberRoleInput, body)).role);
+    return this.members.setRole(a, org, user, (await parseOrgInput(this.access, a, org, memberRoleInput, body)).role);
   }
 
   @Delete('orgs/:org/members/:user')
@@ -105,7 +95,7 @@ export class OrgsApiController {
 
   @Post('orgs/:org/teams')
   async createTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.teams.create(a, org, (await this.orgInput(a, org, teamCreateInput, body)));
+    return this.teams.create(a, org, await parseOrgInput(this.access, a, org, teamCreateInput, body));
   }
 
   @Get('orgs/:org/teams/:team')
@@ -115,7 +105,7 @@ export class OrgsApiController {
 
   @Patch('orgs/:org/teams/:team')
   async updateTeam(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
-    return this.teams.rename(a, org, team, (await this.orgInput(a, org, teamUpdateInput, body)).name);
+    return this.teams.rename(a, org, team, (await parseOrgInput(this.access, a, org, teamUpdateInput, body)).name);
   }
 
   @Delete('orgs/:org/teams/:team')
@@ -126,7 +116,7 @@ export class OrgsApiController {
 
   @Post('orgs/:org/teams/:team/members')
   async addTeamMember(@CurrentActor() a: Actor, @Param('org') org: string, @Param('team') team: string, @Body() body: unknown) {
-    return this.teams.addMember(a, org, team, (await this.orgInput(a, org, teamMemberInput, body)));
+    return this.teams.addMember(a, org, team, await parseOrgInput(this.access, a, org, teamMemberInput, body));
   }
 
   @Delete('orgs/:org/teams/:team/members/:user')
@@ -141,7 +131,7 @@ export class OrgsApiController {
 
   @Post('orgs/:org/service-accounts')
   async createServiceAccount(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.sas.create(a, org, (await this.orgInput(a, org, serviceAccountCreateInput, body)));
+    return this.sas.create(a, org, await parseOrgInput(this.access, a, org, serviceAccountCreateInput, body));
   }
 
   @Get('orgs/:org/service-accounts/:sa')
@@ -151,7 +141,7 @@ export class OrgsApiController {
 
   @Patch('orgs/:org/service-accounts/:sa')
   async updateServiceAccount(@CurrentActor() a: Actor, @Param('org') org: string, @Param('sa') sa: string, @Body() body: unknown) {
-    const input = (await this.orgInput(a, org, serviceAccountUpdateInput, body)) as { team?: string | null; description?: string | null; disabled?: boolean };
+    const input = await parseOrgInput(this.access, a, org, serviceAccountUpdateInput, body) as { team?: string | null; description?: string | null; disabled?: boolean };
     const disabled = (body as { disabled?: unknown } | null)?.disabled;
     if (typeof disabled === 'boolean') await this.sas.setDisabled(a, org, sa, disabled);
     return this.sas.update(a, org, sa, input);

@@ -1,9 +1,8 @@
-import { z } from 'zod';
-import { AccessService } from '../auth/access.service';
 import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { AccessService } from '../auth/access.service';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
-import { myTokenCreateInput, parseInput, rotateInput, tokenCreateInput } from '../orgs/admin-inputs';
+import { myTokenCreateInput, parseInput, parseOrgInput, rotateInput, tokenCreateInput } from '../orgs/admin-inputs';
 import { listOf } from '../orgs/orgs-api.controller';
 import { pageQuery, qs } from '../orgs/ui-support';
 import { TOKEN_SORTS, TokenAdminService } from './token-admin.service';
@@ -18,16 +17,8 @@ type Q = Record<string, unknown>;
 export class TokensApiController {
   constructor(
     private readonly access: AccessService,
-    private readonly tokens: TokenAdminService) {}
-
-  /**
-   * A body for an organization's endpoint, parsed only once the caller may see the organization:
-   * an outsider gets 404 whatever they send, not a validation error that confirms it exists.
-   */
-  private async orgInput<T extends z.ZodType>(a: Actor, org: string, schema: T, body: unknown): Promise<z.infer<T>> {
-    await this.access.org(a, org, 'member');
-    return parseInput(schema, body);
-  }
+    private readonly tokens: TokenAdminService,
+  ) {}
 
   @Get('orgs/:org/tokens')
   async listOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Query() q: Q) {
@@ -36,7 +27,7 @@ export class TokensApiController {
 
   @Post('orgs/:org/tokens')
   async createOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Body() body: unknown) {
-    return this.tokens.createForOrg(a, org, (await this.orgInput(a, org, tokenCreateInput, body)));
+    return this.tokens.createForOrg(a, org, await parseOrgInput(this.access, a, org, tokenCreateInput, body));
   }
 
   @Get('orgs/:org/tokens/:token')
@@ -51,7 +42,7 @@ export class TokensApiController {
 
   @Post('orgs/:org/tokens/:token/rotate')
   async rotateOrg(@CurrentActor() a: Actor, @Param('org') org: string, @Param('token') id: string, @Body() body: unknown) {
-    return this.tokens.rotateOrg(a, org, id, (await this.orgInput(a, org, rotateInput, body)).grace);
+    return this.tokens.rotateOrg(a, org, id, (await parseOrgInput(this.access, a, org, rotateInput, body)).grace);
   }
 
   @Get('me/tokens')
