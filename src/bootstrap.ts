@@ -17,6 +17,8 @@ import { resolveSecretRef } from './config/secret-refs';
 import { resolveDatabase, ResolvedDatabase } from './db/database-url';
 import { migrate } from './db/migrate';
 import { buildOrmConfig } from './db/mikro-orm.config';
+import { installFastPath } from './proxy/fast-path';
+import { ProxyService } from './proxy/proxy.service';
 
 export interface Booted {
   rt: Runtime;
@@ -92,5 +94,6 @@ export async function createApp(rt: Runtime): Promise<NestExpressApplication> {
   app.set('view cache', true);
   app.setLocal('version', VERSION);
   await app.init();
+  installFastPath(app.getHttpServer(), app.getHttpAdapter().getInstance(), app.get(ProxyService), rt.logger, rt.env.BODY_LIMIT);
   return app;
 }

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as zlib from 'node:zlib';
 import request from 'supertest';
 import { startTestApp, TestApp } from './support/app';
 import { createOrg, createToken, createUser } from './support/factories';
@@ -39,6 +42,47 @@ describe('foundation: HTTP basics on a real PostgreSQL', () => {
     const r = await request(t.url).post('/v1/chat/completions').set('content-type', 'application/json').send('{"secret-ish": nope').expect(400);
     expect(r.body.error.message).toBe('request body is not valid JSON');
     expect(JSON.stringify(r.body)).not.toContain('secret-ish');
+  });
+
+  it('reads model-route bodies alike on the fast path and through Express (compressed, chunked, odd paths)', async () => {
+    // Raw HTTP: the bodies go out byte for byte, in the chunks given (no content-length when several).
+    const post = (path: string, body: Buffer | string | string[], headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }>((resolve, reject) => {
+        const parts = Array.isArray(body) ? body : [body];
+        const h = Array.isArray(body) ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body as string)) };
+        const req = http.request(`${t.url}${path}`, { method: 'POST', headers: h }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        for (const p of parts) req.write(p);
+        req.end();
+      });
+    const json = { 'content-type': 'application/json' };
+    const missingKey = { error: expect.objectContaining({ message: expect.stringMatching(/missing API key/) }) };
+    // The fast path: request id echoed, errors in the endpoint's format.
+    const plain = await post('/v1/chat/completions', '{"model":"x"}', { ...json, 'x-request-id': 'fast-1' });
+    expect(plain).toMatchObject({ status: 401, headers: { 'x-request-id': 'fast-1' }, body: missingKey });
+    expect(await post('/v1/messages', '', json)).toMatchObject({ status: 401, body: { type: 'error', error: { type: 'authentication_error' } } });
+    // Not an object or array: refused as express.json() refuses it.
+    expect(await post('/v1/chat/completions', '"just a string"', json)).toMatchObject({ status: 400, body: { error: { message: 'request body is not valid JSON' } } });
+    // A chunked body (no content-length) over the limit: cut off at the limit, answered after it is read.
+    const chunked = await post('/v1/embeddings', Array.from({ length: 10 }, () => 'a'.repeat(10 * 1024)), json);
+    expect(chunked).toMatchObject({ status: 413, body: { error: { message: expect.stringMatching(/larger than the configured limit/) } } });
+    // Compressed bodies, another charset and a trailing slash go the long way round and still work.
+    const gzip = { ...json, 'content-encoding': 'gzip' };
+    expect(await post('/v1/chat/completions', zlib.gzipSync('{"model":"x"}'), gzip)).toMatchObject({ status: 401, body: missingKey });
+    expect(await post('/v1/chat/completions', zlib.gzipSync('{nope'), gzip)).toMatchObject({ status: 400, body: { error: { message: 'request body is not valid JSON' } } });
+    expect(await post('/v1/chat/completions/', '{"model":"x"}', json)).toMatchObject({ status: 401, body: missingKey });
+    expect((await post('/v1/chat/completions', '{"model":"x"}', { 'content-type': 'application/json; charset=latin1' })).body.error.message).toMatch(/unsupported charset/);
+    // Both paths leave an access-log line (path only, never the query string).
+    expect((await post('/v1/responses?api-version=secretish', '{}', json)).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 50));
+    const log = fs.readFileSync(t.logFile, 'utf8');
+    expect(log).toMatch(/"reqId":"fast-1".*"path":"\/v1\/chat\/completions".*"status":401/);
+    expect(log).toContain('"path":"/v1/responses"');
+    expect(log).not.toContain('secretish');
   });
 
   it('maps unknown routes to 404 in each format without a stack', async () => {

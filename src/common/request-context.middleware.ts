@@ -11,17 +11,22 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestContext(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
-    (req as Request & { id: string }).id = id;
-    res.setHeader('x-request-id', id);
-    const start = process.hrtime.bigint();
-    res.on('close', () => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
-      if (req.path === '/healthz' && res.statusCode === 200) return;
-      logger[level]({ reqId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100, aborted: !res.writableFinished }, 'request');
-    });
+    trackRequest(logger, req, res);
     next();
   };
+}
+
+/** The request id and the access-log line, for requests that skip Express's middleware (the model routes). */
+export function trackRequest(logger: Logger, req: Request, res: Response): void {
+  const incoming = req.headers['x-request-id'];
+  const id = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
+  (req as Request & { id: string }).id = id;
+  res.setHeader('x-request-id', id);
+  const start = process.hrtime.bigint();
+  res.on('close', () => {
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+    if (req.path === '/healthz' && res.statusCode === 200) return;
+    logger[level]({ reqId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100, aborted: !res.writableFinished }, 'request');
+  });
 }

@@ -143,9 +143,37 @@ interface Statement {
  */
 export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): Promise<void> {
   const parts: Statement[] = [];
-  for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, batch));
+  const prepared = batch.map(prepare);
+  for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, prepared));
   for (const st of [upsertTags(batch), upsertActive(batch), ...PEOPLE_GRAINS.map((g) => upsertPeople(batch, g))]) if (st) parts.push(st);
   for (const st of parts) await client.query(st.sql, st.params);
+}
+
+const DIMS = Object.keys(DIM) as Dim[];
+const MEASURES = Object.keys(MEASURE) as Measure[];
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** A record's every dimension and measure, computed once for all the rollup tables. */
+interface Prepared {
+  ms: number;
+  dims: string[];
+  m: number[];
+}
+const prepare = (r: UsageRecord): Prepared => ({ ms: r.createdAt.getTime(), dims: DIMS.map((d) => DIM[d].of(r)), m: MEASURES.map((x) => MEASURE[x].of(r)) });
+
+/** The start of a record's bucket in epoch milliseconds (UTC; days are whole multiples of a day). */
+function bucketMs(ms: number, g: Grain): number {
+  switch (g) {
+    case 'minute':
+      return ms - (ms % 60_000);
+    case 'hour':
+      return ms - (ms % HOUR_MS);
+    case 'day':
+      return ms - (ms % DAY_MS);
+    default:
+      return truncate(new Date(ms), 'month').getTime();
+  }
 }
 
 /**
@@ -231,26 +259,28 @@ function upsertActive(batch: UsageRecord[]): Statement | null {
   };
 }
 
-function upsertOne(t: RollupTable, g: Grain, batch: UsageRecord[]): Statement {
+function upsertOne(t: RollupTable, g: Grain, batch: Prepared[]): Statement {
   const measures = measuresOf(t, g);
-  const groups = new Map<string, { bucket: Date; dims: string[]; m: number[] }>();
-  const ofs = measures.map((m) => MEASURE[m].of);
+  const di = t.dims.map((d) => DIMS.indexOf(d));
+  const mi = measures.map((m) => MEASURES.indexOf(m));
   const ors = measures.map((m) => !!MEASURE[m].or);
+  const groups = new Map<string, { bucket: number; dims: string[]; m: number[] }>();
   for (const r of batch) {
-    const bucket = truncate(r.createdAt, g);
-    const dims = t.dims.map((d) => DIM[d].of(r));
-    const key = bucket.toISOString() + '\u0000' + dims.join('\u0000');
+    const bucket = bucketMs(r.ms, g);
+    const dims = di.map((i) => r.dims[i]);
+    // Fixed-width time first: keys sort by bucket, then dimensions (the lock order of every writer).
+    const key = String(bucket).padStart(15, '0') + '\u0000' + dims.join('\u0000');
     let grp = groups.get(key);
     if (!grp) {
       grp = { bucket, dims, m: measures.map(() => 0) };
       groups.set(key, grp);
     }
-    for (let i = 0; i < ofs.length; i++) grp.m[i] = ors[i] ? grp.m[i] | ofs[i](r) : grp.m[i] + ofs[i](r);
+    for (let i = 0; i < mi.length; i++) grp.m[i] = ors[i] ? grp.m[i] | r.m[mi[i]] : grp.m[i] + r.m[mi[i]];
   }
   const rows = [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
   const cols = ['bucket', ...t.dims, ...measures];
   const types = ['timestamptz', ...t.dims.map((d) => DIM[d].type), ...measures.map((m) => MEASURE[m].type)];
-  const params: unknown[][] = [rows.map((x) => x.bucket), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...measures.map((_, i) => rows.map((x) => x.m[i]))];
+  const params: unknown[][] = [rows.map((x) => new Date(x.bucket)), ...t.dims.map((_, i) => rows.map((x) => x.dims[i])), ...measures.map((_, i) => rows.map((x) => x.m[i]))];
   return {
     sql: `insert into ${t.name}_${g} as r (${cols.join(', ')})
      select ${cols.map((c) => (c === 'tags' ? 'array(select jsonb_array_elements_text(u.tags::jsonb))' : `u.${c}`)).join(', ')}
