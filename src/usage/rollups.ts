@@ -143,24 +143,48 @@ interface Statement {
  */
 export async function upsertRollups(client: PoolClient, batch: UsageRecord[]): Promise<void> {
   const parts: Statement[] = [];
-  const prepared = batch.map(prepare);
-  for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, prepared));
-  for (const st of [upsertTags(batch), upsertActive(batch), ...PEOPLE_GRAINS.map((g) => upsertPeople(batch, g))]) if (st) parts.push(st);
+  const groups = groupBatch(batch);
+  for (const t of ROLLUP_TABLES) for (const g of t.grains) parts.push(upsertOne(t, g, groups));
+  for (const st of [upsertTags(groups), upsertActive(groups), ...PEOPLE_GRAINS.map((g) => upsertPeople(groups, g))]) if (st) parts.push(st);
   for (const st of parts) await client.query(st.sql, st.params);
 }
 
 const DIMS = Object.keys(DIM) as Dim[];
 const MEASURES = Object.keys(MEASURE) as Measure[];
+const MEASURE_OR = MEASURES.map((m) => !!MEASURE[m].or);
+const dimIx = (d: Dim) => DIMS.indexOf(d);
+const measureIx = (m: Measure) => MEASURES.indexOf(m);
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
-/** A record's every dimension and measure, computed once for all the rollup tables. */
-interface Prepared {
+/**
+ * A batch's records summed per minute and every dimension: the finest key any rollup has, so each
+ * table sums these few groups instead of every record (a batch is mostly the same few callers).
+ */
+interface Group {
+  /** The minute's start, epoch milliseconds. */
   ms: number;
   dims: string[];
   m: number[];
+  tags: string[];
 }
-const prepare = (r: UsageRecord): Prepared => ({ ms: r.createdAt.getTime(), dims: DIMS.map((d) => DIM[d].of(r)), m: MEASURES.map((x) => MEASURE[x].of(r)) });
+function groupBatch(batch: UsageRecord[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const r of batch) {
+    const t = r.createdAt.getTime();
+    const ms = t - (t % 60_000);
+    const tags = canonicalTags(r.tags);
+    const dims = DIMS.map((d) => (d === 'tags' ? JSON.stringify(tags) : DIM[d].of(r)));
+    const key = ms + '\u0000' + dims.join('\u0000');
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { ms, dims, m: MEASURES.map(() => 0), tags }));
+    for (let i = 0; i < MEASURES.length; i++) {
+      const v = MEASURE[MEASURES[i]].of(r);
+      g.m[i] = MEASURE_OR[i] ? g.m[i] | v : g.m[i] + v;
+    }
+  }
+  return [...groups.values()];
+}
 
 /** The start of a record's bucket in epoch milliseconds (UTC; days are whole multiples of a day). */
 function bucketMs(ms: number, g: Grain): number {
@@ -203,20 +227,17 @@ const PEOPLE_SELECT = (src: string, bucket: string, where = 'true') => `select $
  where ${where}
  group by 1, 2, 3, 4`;
 
-function upsertPeople(batch: UsageRecord[], g: (typeof PEOPLE_GRAINS)[number]): Statement | null {
+function upsertPeople(batch: Group[], g: (typeof PEOPLE_GRAINS)[number]): Statement | null {
   if (!batch.length) return null;
-  const key = (r: UsageRecord) => [truncate(r.createdAt, g).getTime(), r.orgId, r.teamId ?? NONE_UUID, r.ownerUserId ?? NONE_UUID, r.serviceAccountId ?? NONE_UUID, r.endUser ?? ''];
+  const di = (['org_id', 'team_id', 'owner_user_id', 'service_account_id', 'end_user'] as const).map(dimIx);
+  const mi = PEOPLE_SUMS.map(measureIx);
   const groups = new Map<string, { k: (string | number)[]; m: number[] }>();
   for (const r of batch) {
-    const k = key(r);
+    const k = [bucketMs(r.ms, g), ...di.map((i) => r.dims[i])];
     const id = k.join('\u0000');
     let grp = groups.get(id);
-    if (!grp) groups.set(id, (grp = { k, m: [0, 0, 0, 0, 0] }));
-    grp.m[0] += 1;
-    grp.m[1] += r.status >= 400 ? 1 : 0;
-    grp.m[2] += r.inputTokens;
-    grp.m[3] += r.outputTokens;
-    grp.m[4] += r.costMicros;
+    if (!grp) groups.set(id, (grp = { k, m: PEOPLE_SUMS.map(() => 0) }));
+    for (let i = 0; i < mi.length; i++) grp.m[i] += r.m[mi[i]];
   }
   const rows = [...groups.values()];
   const col = (i: number) => rows.map((x) => x.k[i]);
@@ -233,18 +254,16 @@ function upsertPeople(batch: UsageRecord[], g: (typeof PEOPLE_GRAINS)[number]): 
   };
 }
 
-function upsertActive(batch: UsageRecord[]): Statement | null {
+function upsertActive(batch: Group[]): Statement | null {
+  const [org, owner, sa, eu] = (['org_id', 'owner_user_id', 'service_account_id', 'end_user'] as const).map(dimIx);
+  const hours = measureIx('active_hours');
   const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number }>();
   for (const r of batch) {
-    const bucket = truncate(r.createdAt, 'day');
-    const owner = r.ownerUserId ?? NONE_UUID;
-    const sa = r.serviceAccountId ?? NONE_UUID;
-    const eu = r.endUser ?? '';
-    const key = `${bucket.getTime()}\u0000${r.orgId}\u0000${owner}\u0000${sa}\u0000${eu}`;
+    const day = bucketMs(r.ms, 'day');
+    const key = `${day}\u0000${r.dims[org]}\u0000${r.dims[owner]}\u0000${r.dims[sa]}\u0000${r.dims[eu]}`;
     const cur = seen.get(key);
-    const bit = 1 << r.createdAt.getUTCHours();
-    if (cur) cur.hours |= bit;
-    else seen.set(key, { bucket, org: r.orgId, owner, sa, eu, hours: bit });
+    if (cur) cur.hours |= r.m[hours];
+    else seen.set(key, { bucket: new Date(day), org: r.dims[org], owner: r.dims[owner], sa: r.dims[sa], eu: r.dims[eu], hours: r.m[hours] });
   }
   if (!seen.size) return null;
   const rows = [...seen.values()];
@@ -259,10 +278,10 @@ function upsertActive(batch: UsageRecord[]): Statement | null {
   };
 }
 
-function upsertOne(t: RollupTable, g: Grain, batch: Prepared[]): Statement {
+function upsertOne(t: RollupTable, g: Grain, batch: Group[]): Statement {
   const measures = measuresOf(t, g);
-  const di = t.dims.map((d) => DIMS.indexOf(d));
-  const mi = measures.map((m) => MEASURES.indexOf(m));
+  const di = t.dims.map(dimIx);
+  const mi = measures.map(measureIx);
   const ors = measures.map((m) => !!MEASURE[m].or);
   const groups = new Map<string, { bucket: number; dims: string[]; m: number[] }>();
   for (const r of batch) {
@@ -292,14 +311,15 @@ function upsertOne(t: RollupTable, g: Grain, batch: Prepared[]): Statement {
 }
 
 /** Tags seen per organization and the last day they were seen: the tag filter's choices. */
-function upsertTags(batch: UsageRecord[]): Statement | null {
+function upsertTags(batch: Group[]): Statement | null {
+  const org = dimIx('org_id');
   const seen = new Map<string, { org: string; tag: string; day: Date }>();
   for (const r of batch) {
-    for (const tag of canonicalTags(r.tags)) {
-      const key = `${r.orgId}\u0000${tag}`;
-      const day = truncate(r.createdAt, 'day');
+    for (const tag of r.tags) {
+      const key = `${r.dims[org]}\u0000${tag}`;
+      const day = new Date(bucketMs(r.ms, 'day'));
       const cur = seen.get(key);
-      if (!cur || cur.day < day) seen.set(key, { org: r.orgId, tag, day });
+      if (!cur || cur.day < day) seen.set(key, { org: r.dims[org], tag, day });
     }
   }
   if (!seen.size) return null;
