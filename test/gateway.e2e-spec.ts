@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestApp, TestApp } from './support/app';
@@ -293,6 +294,44 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
       expect(noModel.status).toBe(400);
       expect(((await noModel.json()) as any).error).toMatchObject({ param: 'model', message: '`model` is required' });
     });
+  });
+
+  it('a slow reader gets every byte of a large stream and a large answer (reading from the upstream pauses meanwhile)', async () => {
+    // Raw HTTP with the response paused for a while: Sluice's writes back up, it must stop reading
+    // from the upstream and go on afterwards without losing or reordering anything.
+    const slowRead = (body: object) =>
+      new Promise<{ status: number; id: string; text: string }>((resolve, reject) => {
+        const req = http.request(`${t.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${acmeToken.secret}`, 'content-type': 'application/json' } }, (res) => {
+          const parts: Buffer[] = [];
+          res.pause();
+          setTimeout(() => {
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.resume();
+          }, 400);
+          res.on('end', () => resolve({ status: res.statusCode!, id: String(res.headers['x-request-id']), text: Buffer.concat(parts).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'x' }], ...body }));
+      });
+    const n = 60_000;
+    fake.next({ chunks: n });
+    const stream = await slowRead({ stream: true });
+    expect(stream.status).toBe(200);
+    const events = stream.text.split('\n\n').filter((e) => e.startsWith('data: {'));
+    // The role chunk, n words in order, the finish chunk.
+    expect(events).toHaveLength(n + 2);
+    const words = events.map((e) => JSON.parse(e.slice(6)).choices[0]?.delta?.content).filter((w) => w);
+    expect(words).toHaveLength(n);
+    expect(words.every((w, i) => w.trim() === `w${i}`)).toBe(true);
+    expect(stream.text.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(await rowFor(stream.id)).toMatchObject({ status: 200, output_tokens: n, cancelled: false });
+    // A non-streamed answer over a megabyte is passed on as it arrives rather than held.
+    fake.next({ chunks: 300_000 });
+    const big = await slowRead({});
+    expect(big.text.length).toBeGreaterThan(1024 * 1024);
+    expect(JSON.parse(big.text).usage.completion_tokens).toBe(300_000);
+    expect(await rowFor(big.id)).toMatchObject({ status: 200, output_tokens: 300_000 });
   });
 
   describe('upstream failures: each still records exactly one row', () => {

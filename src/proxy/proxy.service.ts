@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { normalizeError } from '../common/error-response';
 import { DomainError, ErrorCode, invalid } from '../common/errors';
@@ -19,6 +18,7 @@ import { attribute, Attribution } from './attribution';
 import { parseSseEvent, SseSplitter } from './sse';
 import { Endpoint, ReportedUsage, StreamTap, ToolCallSeen, usageFromBody } from './usage-tap';
 import { toolCalls, ToolEvent, toolsFromRequest } from './tools';
+import { callUpstream, UpstreamResponse } from './upstream-call';
 import { CapturePolicy } from '../logs/capture-policy';
 import { isSecretHeader } from '../config/header-secrets';
 import { RequestCapture } from '../logs/capture';
@@ -210,28 +210,27 @@ export class ProxyService {
 
   private async forward(f: Flight, req: Request, res: Response, upstreamBody: Json, hideUsageChunk: boolean): Promise<void> {
     const ref = f.ref!;
-    const ac = new AbortController();
+    const payload = JSON.stringify(upstreamBody);
+    const cap = this.captureOf(f);
+    if (cap) cap.requestBody = payload;
+    const call = callUpstream(ref.provider.pool, {
+      method: 'POST',
+      path: ref.provider.basePath + req.path,
+      headers: this.upstreamHeaders(req, ref),
+      body: payload,
+      headersTimeout: ref.provider.headersTimeoutMs,
+      bodyTimeout: ref.provider.bodyTimeoutMs,
+    });
     let clientGone = false;
     res.on('close', () => {
       if (!res.writableFinished) {
         clientGone = true;
-        ac.abort();
+        call.abort(Object.assign(new Error('the client closed the connection'), { code: 'UND_ERR_ABORTED' }));
       }
     });
-    const payload = JSON.stringify(upstreamBody);
-    const cap = this.captureOf(f);
-    if (cap) cap.requestBody = payload;
-    let up: Dispatcher.ResponseData;
+    let up: UpstreamResponse;
     try {
-      up = await ref.provider.pool.request({
-        method: 'POST',
-        path: ref.provider.basePath + req.path,
-        headers: this.upstreamHeaders(req, ref),
-        body: payload,
-        signal: ac.signal,
-        headersTimeout: ref.provider.headersTimeoutMs,
-        bodyTimeout: ref.provider.bodyTimeoutMs,
-      });
+      up = await call.response;
     } catch (e) {
       if (clientGone) {
         this.finish(f, { status: 499, errorType: 'client_cancelled', cancelled: true, usage: null, outputChars: 0 });
@@ -251,10 +250,11 @@ export class ProxyService {
       const chunks: Buffer[] = [];
       let size = 0;
       try {
-        for await (const c of up.body) {
-          if (size < MAX_ERROR_BODY) chunks.push(c as Buffer);
-          size += (c as Buffer).length;
-        }
+        await up.body.each((c) => {
+          if (size < MAX_ERROR_BODY) chunks.push(c);
+          size += c.length;
+          return null;
+        });
       } catch {
         /* a partial error body is still worth showing */
       }
@@ -279,7 +279,7 @@ export class ProxyService {
     else await this.pipeBody(f, res, up, contentType, () => clientGone);
   }
 
-  private async pipeStream(f: Flight, res: Response, up: Dispatcher.ResponseData, hideUsageChunk: boolean, gone: () => boolean): Promise<void> {
+  private async pipeStream(f: Flight, res: Response, up: UpstreamResponse, hideUsageChunk: boolean, gone: () => boolean): Promise<void> {
     res.status(up.statusCode);
     res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     res.setHeader('cache-control', 'no-cache');
@@ -311,9 +311,9 @@ export class ProxyService {
       }
     };
     try {
-      // 'data' events rather than async iteration: each chunk is split, tapped and written in the
-      // socket's own callback, without a promise hop per chunk (it shows in time to first token).
-      await eachChunk(up.body, (chunk) => {
+      // Each chunk is split, tapped and written in the socket's own callback, without a promise
+      // hop per chunk (it shows in time to first token).
+      await up.body.each((chunk) => {
         if (cap) cap.onStreamChunk(chunk);
         let out: Buffer[] | null = null;
         for (const raw of splitter.pushRaw(chunk)) {
@@ -356,7 +356,7 @@ export class ProxyService {
     this.finish(f, { status: errorType ? 502 : up.statusCode, errorType, cancelled: false, usage: tap.usage, usageFinal: tap.usageFinal, outputChars: tap.outputChars, noEstimate: !!tap.usage, tools: tap.tools });
   }
 
-  private async pipeBody(f: Flight, res: Response, up: Dispatcher.ResponseData, contentType: string, gone: () => boolean): Promise<void> {
+  private async pipeBody(f: Flight, res: Response, up: UpstreamResponse, contentType: string, gone: () => boolean): Promise<void> {
     res.status(up.statusCode);
     if (contentType) res.setHeader('content-type', contentType);
     const len = up.headers['content-length'];
@@ -369,8 +369,7 @@ export class ProxyService {
     let held = 0;
     let passing = false;
     try {
-      for await (const c of up.body) {
-        const chunk = c as Buffer;
+      await up.body.each((chunk) => {
         if (f.ttftMs === null) f.ttftMs = elapsedMs(f.start);
         size += chunk.length;
         if (size <= MAX_PARSE_BYTES) kept.push(chunk);
@@ -378,10 +377,12 @@ export class ProxyService {
           passing = true;
           if (!gone()) for (const k of kept.slice(0, held)) res.write(k);
         }
-        if (passing) {
-          if (!gone() && !res.write(chunk)) await drainOrClose(res);
-        } else held++;
-      }
+        if (!passing) {
+          held++;
+          return null;
+        }
+        return !gone() && !res.write(chunk) ? drainOrClose(res) : null;
+      });
     } catch (e) {
       failure = e;
     }
@@ -553,29 +554,6 @@ function bearer(req: Request): string | null {
   const key = req.headers['x-api-key'];
   if (typeof key === 'string' && key.trim()) return key.trim();
   return null;
-}
-
-/**
- * Reads a body with 'data' events, calling `onChunk` synchronously for each chunk. When it returns
- * a promise (the client is slow), reading pauses until that settles. Resolves at the end, rejects
- * on a body error (timeout, reset).
- */
-function eachChunk(body: Dispatcher.ResponseData['body'], onChunk: (chunk: Buffer) => Promise<void> | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    body.on('data', (chunk: Buffer) => {
-      const wait = onChunk(chunk);
-      if (wait) {
-        body.pause();
-        void wait.then(() => body.resume());
-      }
-    });
-    body.once('end', () => resolve());
-    body.once('error', reject);
-    body.once('close', () => {
-      // A body destroyed without 'end' or 'error' (aborted): treat as an error so callers finish.
-      if (!body.readableEnded) reject(Object.assign(new Error('upstream body closed early'), { code: 'UND_ERR_ABORTED' }));
-    });
-  });
 }
 
 function drainOrClose(res: Response): Promise<void> {
