@@ -2,7 +2,12 @@ import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ProxyService } from './proxy.service';
 
-/** OpenAI- and Anthropic-compatible routes; every route is one call into ProxyService. */
+/**
+ * OpenAI- and Anthropic-compatible routes; every route is one call into ProxyService. Most
+ * requests never get here: the fast path (fast-path.ts) answers them from the HTTP server before
+ * Express. These routes serve what it hands on (compressed bodies, other charsets, a trailing
+ * slash, HEAD), with the same results.
+ */
 @Controller('v1')
 export class ProxyController {
   constructor(private readonly proxy: ProxyService) {}
