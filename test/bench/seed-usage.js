@@ -533,13 +533,19 @@ async function withIndexesDropped(dbUrl, tables, log, fn) {
       await c.query(
         `select i.indexname as name, i.indexdef as def from pg_indexes i
           where i.schemaname = 'public' and i.tablename = any($1::text[])
+            -- Unique indexes stay: ON CONFLICT needs them (the session load merges into earlier sessions).
+            and i.indexdef not like 'CREATE UNIQUE %'
             and not exists (select 1 from pg_constraint k where k.conname = i.indexname and k.conrelid = (quote_ident(i.schemaname) || '.' || quote_ident(i.tablename))::regclass)`,
         [tables],
       )
     ).rows;
     // Definitions an earlier, interrupted load dropped are not in pg_indexes any more: keep them.
     const saved = (await c.query(`select params from bench.seed where stage = 'dropped_indexes'`)).rows[0]?.params ?? [];
-    for (const d of saved) if (!rows.some((r) => r.name === d.name)) rows.push(d);
+    for (const d of saved) {
+      if (rows.some((r) => r.name === d.name)) continue;
+      if (/^CREATE UNIQUE /.test(d.def)) await c.query(d.def.replace(/^CREATE UNIQUE INDEX /, 'CREATE UNIQUE INDEX IF NOT EXISTS ')); // dropped by an older loader
+      else rows.push(d);
+    }
     await c.query(`insert into bench.seed (stage, params) values ('dropped_indexes', $1) on conflict (stage) do update set params = excluded.params`, [JSON.stringify(rows)]);
     for (const r of rows) await c.query(`drop index if exists ${r.name}`);
     return rows;
