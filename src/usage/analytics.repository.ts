@@ -393,7 +393,8 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
-    const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
+    const firstDay = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;
+    const first = s.p(new Date(firstDay));
     const end = s.p(f.to);
     // Whole organizations: the people per UTC day are already rows of usage_active_day.
     const x = everyone
@@ -407,7 +408,7 @@ export class AnalyticsRepository {
     const days = Math.round((f.to.getTime() - f.from.getTime()) / DAY_MS) + 1;
     const sql =
       days <= 62
-        ? `with ${axis}, ${localDaysOfRows(x, tz, first, end, false)},
+        ? `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to), false)},
                 ax as (select b, (row_number() over (order by b) - 1)::int as i from axis),
                 sb as materialized (select split.d, (1 << split.k) - 1 as m1, ((1 << 24) - 1) # ((1 << split.k) - 1) as m2,
                               coalesce(1::bigint << a1.i, 0) as b1, coalesce(1::bigint << a2.i, 0) as b2
@@ -416,7 +417,7 @@ export class AnalyticsRepository {
                           from x join sb on sb.d = x.bucket group by x.person),
                 c as (select ax.i, count(*) as n from per join ax on per.days & (1::bigint << ax.i) <> 0 group by 1)
            select ax.b, coalesce(c.n, 0)::int as users from ax left join c on c.i = ax.i order by 1`
-        : `with ${axis}, ${localDaysOfRows(x, tz, first, end)}
+        : `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
@@ -677,11 +678,12 @@ export class AnalyticsRepository {
     const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     const localMidnight = (t: number) => midnight(range.tz, localDate(range.tz, t)) === t;
     if (everyone && f.source === 'hour' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
-      const first = s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS));
+      const firstDay = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;
+      const first = s.p(new Date(firstDay));
       const end = s.p(f.to);
       const x = activeDayRows(f, s, first, end, `r.person = any(${s.p(keys)}::text[])`);
       const r = await this.pool.query(
-        `with ${localDaysOfRows(x, tz, first, end)}
+        `with ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
          select p.person as k, count(*)::int as days from p where p.b >= ${s.p(f.from)}::timestamptz and p.b < ${end}::timestamptz group by 1`,
         s.params,
       );
@@ -864,16 +866,22 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, tz: () => 
   return `(${parts.join(' union all ')})`;
 }
 
+/** UTC days from the midnight `firstDay` up to `to` (the day holding `to` included). */
+const utcDays = (firstDay: number, to: Date) => Math.floor((to.getTime() - firstDay) / DAY_MS) + 1;
+
 /**
  * CTEs ending in `p` (b, person) (without `pairs`: in `split` and `x`): the local days of a whole-hour zone on which each person of `x`
- * (bucket = UTC day, person, active_hours) was active. Per UTC day from `first` to `end` (a few
+ * (bucket = UTC day, person, active_hours) was active. Per UTC day, `days` of them from `first` (a few
  * dozen): the local midnight it starts in, the next one, and after how many hours the next one
  * falls; a row's hour bits then say which of the two local days it touches.
  */
-function localDaysOfRows(x: string, tz: () => string, first: string, end: string, pairs = true): string {
+function localDaysOfRows(x: string, tz: () => string, first: string, days: number, pairs = true): string {
+  // An integer series: the planner then knows the split has a row per day (not a thousand) and
+  // hashes it rather than the rows joined to it (activity chart 158 → 111 ms, all orgs, New York).
+  const series = `(select ${first}::timestamptz + g * interval '1 day' as d from generate_series(0, ${Math.trunc(days) - 1}) g) u`;
   return `utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
                          (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
-                    from generate_series(${first}::timestamptz, ${end}::timestamptz, interval '1 day') d),
+                    from ${series}),
           split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
           x as (${x})${pairs ? `,
           p as (select distinct v.b, x.person
