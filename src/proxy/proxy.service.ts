@@ -210,6 +210,11 @@ export class ProxyService {
 
   private async forward(f: Flight, req: Request, res: Response, upstreamBody: Json, hideUsageChunk: boolean): Promise<void> {
     const ref = f.ref!;
+    // A client that left while its budget was being reserved is not worth a paid upstream call.
+    if (res.destroyed) {
+      this.finish(f, { status: 499, errorType: 'client_cancelled', cancelled: true, usage: null, outputChars: 0, noEstimate: true });
+      return;
+    }
     const payload = JSON.stringify(upstreamBody);
     const cap = this.captureOf(f);
     if (cap) cap.requestBody = payload;
