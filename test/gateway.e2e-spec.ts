@@ -296,7 +296,7 @@ describe('gateway: OpenAI and Anthropic compatible proxy', () => {
     });
   });
 
-  it('a slow reader gets every byte of a large stream and a large answer (reading from the upstream pauses meanwhile)', async () => {
+  it('a slow reader gets every byte of a large stream and a large answer, in order', async () => {
     // Raw HTTP with the response paused for a while: Sluice's writes back up, it must stop reading
     // from the upstream and go on afterwards without losing or reordering anything.
     const slowRead = (body: object) =>

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
-import { ACTIVE_ALL_ORGS, EU, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable } from './rollups';
+import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
 import { localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
@@ -227,8 +227,6 @@ interface Span {
   sign?: -1;
 }
 
-const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 
 /**
  * A range total read as whole UTC days from day rollups plus its partial first and last days. A

@@ -25,12 +25,28 @@ export const statusClass = (status: number, cancelled: boolean) =>
   cancelled ? 'cancelled' : status >= 500 ? '5xx' : status >= 400 ? '4xx' : '2xx';
 
 function truncate(d: Date, g: Grain): Date {
-  if (g === 'month') return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
-  const t = new Date(d.getTime());
-  t.setUTCSeconds(0, 0);
-  if (g !== 'minute') t.setUTCMinutes(0);
-  if (g === 'day') t.setUTCHours(0);
-  return t;
+  return new Date(bucketMs(d.getTime(), g));
+}
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+const floorTo = (ms: number, unit: number) => ms - (((ms % unit) + unit) % unit);
+
+/** The start of a time's bucket in epoch milliseconds (UTC; days are whole multiples of a day). */
+function bucketMs(ms: number, g: Grain): number {
+  switch (g) {
+    case 'minute':
+      return floorTo(ms, 60_000);
+    case 'hour':
+      return floorTo(ms, HOUR_MS);
+    case 'day':
+      return floorTo(ms, DAY_MS);
+    default: {
+      const d = new Date(ms);
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    }
+  }
 }
 
 /** End-user ids that look like emails compare case-insensitively (they name people); others as sent. */
@@ -154,8 +170,6 @@ const MEASURES = Object.keys(MEASURE) as Measure[];
 const MEASURE_OR = MEASURES.map((m) => !!MEASURE[m].or);
 const dimIx = (d: Dim) => DIMS.indexOf(d);
 const measureIx = (m: Measure) => MEASURES.indexOf(m);
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 
 /**
  * A batch's records summed per minute and every dimension: the finest key any rollup has, so each
@@ -172,7 +186,7 @@ function groupBatch(batch: UsageRecord[]): Group[] {
   const groups = new Map<string, Group>();
   for (const r of batch) {
     const t = r.createdAt.getTime();
-    const ms = t - (t % 60_000);
+    const ms = bucketMs(t, 'minute');
     const tags = canonicalTags(r.tags);
     const dims = DIMS.map((d) => (d === 'tags' ? JSON.stringify(tags) : DIM[d].of(r)));
     const key = ms + '\u0000' + dims.join('\u0000');
@@ -184,20 +198,6 @@ function groupBatch(batch: UsageRecord[]): Group[] {
     }
   }
   return [...groups.values()];
-}
-
-/** The start of a record's bucket in epoch milliseconds (UTC; days are whole multiples of a day). */
-function bucketMs(ms: number, g: Grain): number {
-  switch (g) {
-    case 'minute':
-      return ms - (ms % 60_000);
-    case 'hour':
-      return ms - (ms % HOUR_MS);
-    case 'day':
-      return ms - (ms % DAY_MS);
-    default:
-      return truncate(new Date(ms), 'month').getTime();
-  }
 }
 
 /**
