@@ -531,11 +531,11 @@ export class AnalyticsRepository {
     const extra = [{ expr: 'r.team_id', as: 'team_id' }];
     if (o.activeDays) extra.push({ expr: bucketExpr('day', 'r.bucket', tz, o.unitForDays.identity && f.source === 'day'), as: 'd' });
     // Active days need the viewer's day of each row, so no whole-UTC-day shortcut then.
-    const base =
-      peopleKeyed(f) && !o.activeDays
-        ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having sum(r.requests) > 0)`
-        : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
-           k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
+    const keyed = peopleKeyed(f) && !o.activeDays;
+    const base = keyed
+      ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having sum(r.requests) > 0)`
+      : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
+         k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     let named: string;
     if (view === 'user') {
       // Names only of accounts that are members of the organizations shown.
@@ -545,9 +545,10 @@ export class AnalyticsRepository {
         ? `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
            per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
                      from k left join pt on pt.person = k.person and pt.n = 1 group by k.person)`
-        : `kt as (select k.person, k.team_id, ${MEASURE_SUMS('k')} from k group by 1, 2),
+        : // People-keyed rows are grouped by person and team already; the others by who sent them (several per person).
+          `${keyed ? '' : `kt as (select k.person, k.team_id, ${MEASURE_SUMS('k')} from k group by 1, 2),`}
            per as (select kt.person, ${MEASURE_SUMS('kt')}, 0 as active_days, (array_agg(kt.team_id order by kt.requests desc, kt.team_id))[1] as team_id
-                     from kt group by kt.person)`;
+                     from ${keyed ? 'k kt' : 'kt'} group by kt.person)`;
       named = `${per},
                named as (select per.*, per.person as k, 1 as active_users, u.display_name, u.email as user_email, sa.name as sa_name,
                                 case when per.team_id = '${NONE_UUID}' then null else tm.name end as team_name,

@@ -135,9 +135,9 @@ const READS = {
   },
   async people(repo, c) {
     const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
-    const [, , table, axis] = await Promise.all([
-      repo.totals(c.filter),
-      repo.activeUsers(c.filter),
+    // Unsearched, the user view counts its active people with the table's own total (no activeUsers read).
+    const [, table, axis] = await Promise.all([
+      repo.totals(c.filter, false),
       repo.people(c.filter, 'user', opts),
       repo.axis(c.range),
       repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
@@ -150,8 +150,10 @@ const READS = {
     await repo.activeUsersSeries(c.filter, c.range); // activity.json
   },
   async adoption(repo, c) {
-    const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
-    await Promise.all([repo.totals(c.filter), repo.activeUsers(c.filter), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter)]);
+    const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true };
+    // Unsearched, the table's total is the number of active people (no activeUsers read).
+    const [, , top] = await Promise.all([repo.totals(c.filter, false), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter)]);
+    await repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
     await repo.activeUsersSeries(c.filter, c.range); // active.json
     await repo.tokenDistribution(c.filter); // distribution.json
     await repo.models(c.filter); // models.json
@@ -160,7 +162,7 @@ const READS = {
     await repo.models(c.filter);
   },
   async dashboard(repo, c) {
-    await Promise.all([repo.totals(c.filter), c.sessions(c.filter), repo.models(c.filter), repo.recentActivity(c.filter, 20)]);
+    await Promise.all([repo.totals(c.filter, false), c.sessions(c.filter), repo.models(c.filter), repo.recentActivity(c.filter, 20)]);
     await repo.models(c.filter); // models.json
     await repo.series(c.filter, c.range, 'model'); // activity.json
   },
