@@ -180,6 +180,30 @@ describe('usage analytics in the browser', () => {
     expect(pageErrors).toEqual([]);
   }, 90_000);
 
+  it('a slow sort does not land over the sort clicked after it', async () => {
+    await page.goto(`${t.url}/ui/usage/people?range=30d`);
+    await page.waitForSelector('[data-testid=people-table] tbody tr[data-row]');
+    const isCost = (u: URL) => u.pathname === '/ui/usage/people' && u.searchParams.get('sort') === 'cost';
+    const slow = async (route: import('playwright-core').Route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue().catch(() => undefined); // the page aborted it for the later click
+    };
+    await page.route(isCost, slow);
+    try {
+      await page.click('[data-testid=people-table] th a:has-text("Cost")');
+      await page.waitForTimeout(200); // the cost request is in flight
+      await page.click('[data-testid=people-table] th a:has-text("User")');
+      await page.waitForURL((u) => u.searchParams.get('sort') === 'name');
+      await page.waitForSelector('[data-testid=people-table] th a.active:has-text("User")');
+      await page.waitForTimeout(1700); // past the slow answer
+      expect(new URL(page.url()).searchParams.get('sort')).toBe('name');
+      expect(await page.textContent('[data-testid=people-table] th a.active')).toContain('User');
+    } finally {
+      await page.unroute(isCost, slow);
+    }
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
   it('live mode shows a new proxied request without a reload, and can be turned off', async () => {
     await page.goto(`${t.url}/ui/usage?range=1h`);
     await page.waitForSelector('[data-testid=requests-chart] .uplot canvas');
