@@ -25,6 +25,10 @@ const FROM = `from request_log l left join app_user u on u.id = l.owner_user_id`
 /** Attribute values as the browser reads them (Handlebars escapes `=` and `&`). */
 const decode = (html: string) => html.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&').replace(/&#x27;/g, "'").replace(/&quot;/g, '"');
 
+/** An attribute's text as the browser reads it (Handlebars escapes these), and a chart's inline data-spec. */
+const attr = (v: string) => v.replace(/&(lt|gt|quot|#x27|#x60|#x3D|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#x27': "'", '#x60': '`', '#x3D': '=', amp: '&' })[e]!);
+const inline = (html: string, id: string) => JSON.parse(attr(new RegExp(`data-spec="([^"]*)" data-testid="${id}"`).exec(html)![1]));
+
 function kpis(html: string): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const m of html.matchAll(/data-kpi="([^"]+)" data-value="([^"]*)"/g)) out[m[1]] = m[2] === '' ? null : Number(m[2]);
@@ -151,6 +155,9 @@ describe('usage analytics pages', () => {
         const chart = (await root.get(`/ui/usage/models.json?${qs}`).expect(200)).body;
         expect(chart.categories).toContain('spare/s1');
         expect(chart.data[1][chart.categories.indexOf('spare/s1')]).toBe(0);
+        // The page brings both charts with it: the same data as their JSON.
+        expect(inline(page.text, 'models-chart')).toEqual(chart);
+        expect(inline(page.text, 'requests-chart')).toEqual((await root.get(`/ui/usage/requests.json?${qs}`).expect(200)).body);
       });
     }
 
@@ -360,6 +367,34 @@ describe('usage analytics pages', () => {
       }
     });
 
+    it('a range covering most of a month (its month row minus the other days) equals raw rows', async () => {
+      const m = s.month;
+      const last = new Date(Date.UTC(m.getUTCFullYear(), m.getUTCMonth() + 1, 0));
+      const dayOf = (d: number) => ymd(new Date(m.getTime() + (d - 1) * DAY));
+      // Rows on the 3rd, 12th, 20th and 27th: leave out the 3rd, then the 27th, then both.
+      for (const [from, to] of [[dayOf(5), ymd(last)], [dayOf(1), dayOf(24)], [dayOf(4), dayOf(25)]]) {
+        for (const tz of ['UTC', 'America/New_York']) {
+          const qs = `org=all&range=custom&from=${from}&to=${to}&tz=${encodeURIComponent(tz)}`;
+          const w = customBounds(tz, from, to);
+          const at = `${tz} ${from}…${to}`;
+          const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
+          const [out] = await raw(`select count(*)::int as n ${FROM} where l.created_at >= date_trunc('month', '${from}'::date) and l.created_at < date_trunc('month', '${from}'::date) + interval '1 month' and not (${w})`);
+          expect([at, e.requests > 0, out.n > 0]).toEqual([at, true, true]);
+          const k = kpis((await root.get(`/ui/usage/people?${qs}`).expect(200)).text);
+          expect([at, k['active-users'], k.requests, k.total]).toEqual([at, e.users, e.requests, e.tokens]);
+          const rows = parseCsv((await root.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
+          const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(cost_micros)::bigint as cost,
+              string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${w} group by 1`);
+          expect([at, rows.map((r) => [r.user_key, Number(r.requests), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()]).toEqual([
+            at,
+            exp.map((r) => [r.k, r.requests, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
+          ]);
+          const dist = (await root.get(`/ui/adoption/distribution.json?${qs}`).expect(200)).body;
+          expect([at, (dist.data[1] as number[]).reduce((a, b) => a + b, 0)]).toEqual([at, e.users]);
+        }
+      }
+    });
+
     it('active users per local day equal raw distinct people per day', async () => {
       const chart = (await admin.get(`/ui/usage/people/activity.json?${base()}`).expect(200)).body;
       const exp = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'America/New_York') at time zone 'America/New_York')::bigint as x,
@@ -436,8 +471,6 @@ describe('usage analytics pages', () => {
       expect(dist.data[1]).toEqual(bins);
       // The page brings the histogram and the model chart with it (same numbers as their JSON),
       // also when a search narrows the table (the histogram is everyone's).
-      const attr = (v: string) => v.replace(/&(lt|gt|quot|#x27|#x60|#x3D|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#x27': "'", '#x60': '`', '#x3D': '=', amp: '&' })[e]!);
-      const inline = (html: string, id: string) => JSON.parse(attr(new RegExp(`data-spec="([^"]*)" data-testid="${id}"`).exec(html)![1]));
       expect(inline(page.text, 'distribution-chart')).toEqual(dist);
       expect(inline((await root.get(`/ui/adoption?${base()}&q=alice`).expect(200)).text, 'distribution-chart')).toEqual(dist);
       expect(inline(page.text, 'popularity-chart')).toEqual((await root.get(`/ui/adoption/models.json?${base()}`).expect(200)).body);
@@ -504,6 +537,9 @@ describe('usage analytics pages', () => {
       expect(models.map((m) => [m.model, Number(m.requests), Number(m.input_tokens), Number(m.output_tokens)]).sort()).toEqual(expM.map((m) => [m.id, m.requests, m.input, m.output]).sort());
       const chart = (await alice.get(`/ui/me/models.json?${qs}`).expect(200)).body;
       expect(chart.stacked).toBe(true);
+      // The page brings both charts with it: the same data as their JSON.
+      expect(inline(page.text, 'tokens-by-model-chart')).toEqual(chart);
+      expect(inline(page.text, 'activity-chart')).toEqual((await alice.get(`/ui/me/activity.json?${qs}`).expect(200)).body);
       expect(chart.categories.sort()).toEqual(expM.map((m) => m.id).sort());
       const activity = parseCsv((await alice.get(`/ui/me/activity.csv?${qs}`).expect(200)).text);
       const expA = await raw(`select to_char(date_trunc('day', l.created_at at time zone 'Asia/Kolkata'), 'YYYY-MM-DD') as d, coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as n
@@ -651,7 +687,7 @@ describe('usage analytics pages', () => {
       expect(before.usage_people_month.length).toBeGreaterThan(3);
       await raw('delete from usage_person_day; delete from usage_summary_hour; update usage_token_day set requests = requests + 1; update usage_person_hour set requests = 0; delete from usage_active_day; delete from usage_people_day; update usage_people_month set requests = 0');
       await withDatabase(t.db.url, async (c) => {
-        await rebuildRollups(c as never, new Date(Math.floor(Date.now() / DAY) * DAY - 40 * DAY), new Date(Math.floor(Date.now() / DAY) * DAY + DAY));
+        await rebuildRollups(c as never, s.month, new Date(Math.floor(Date.now() / DAY) * DAY + DAY));
       });
       expect(await snap()).toEqual(before);
     });

@@ -4,7 +4,7 @@ import { PgPool } from '../db/pg-pool';
 import type { OrgRole } from '../orgs/membership.entity';
 import type { Principal } from '../tokens/principal';
 import type { Actor, OrgAccess } from './actor';
-import type { SessionRecord } from './session.service';
+import type { SessionRecord, SessionUser } from './session.service';
 
 interface UserRow {
   id: string;
@@ -32,19 +32,25 @@ export class ActorService {
 
   async fromSession(s: SessionRecord): Promise<Actor | null> {
     if (!s.userId) return null;
-    const user = await this.user(s.userId);
+    // SessionService.load reads the user and memberships with the session; other records read them now.
+    const user = s.user !== undefined ? s.user : await this.sessionUser(s.userId);
     if (!user) return null;
     return {
       via: 'session',
       userId: user.id,
       email: user.email,
-      displayName: user.display_name,
-      globalAdmin: user.is_global_admin || this.isConfiguredAdmin(user.email) || !!s.data.groupAdmin,
-      orgs: await this.memberships(user.id),
+      displayName: user.displayName,
+      globalAdmin: user.isGlobalAdmin || this.isConfiguredAdmin(user.email) || !!s.data.groupAdmin,
+      orgs: user.orgs,
       tokenId: null,
       confinedToOrgId: null,
       label: `user:${user.email}`,
     };
+  }
+
+  private async sessionUser(id: string): Promise<SessionUser | null> {
+    const user = await this.user(id);
+    return user ? { id: user.id, email: user.email, displayName: user.display_name, isGlobalAdmin: user.is_global_admin, orgs: await this.memberships(user.id) } : null;
   }
 
   async fromToken(p: Principal): Promise<Actor> {

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { LOGGER, RUNTIME, type Runtime } from '../config/runtime';
 import { PgPool } from '../db/pg-pool';
+import type { OrgAccess } from './actor';
 import { readCookie, serializeCookie } from './cookies';
 
 /** What a session carries besides its user: OIDC round-trip state and facts learned at sign-in. */
@@ -22,6 +23,20 @@ export interface SessionRecord {
   createdAt: Date;
   lastSeenAt: Date;
   expiresAt: Date;
+  /**
+   * The signed-in user and their memberships as of this request, read in the same statement as
+   * the session (one round trip per page instead of three); null when the user is gone. Absent
+   * on records that did not come from `load`.
+   */
+  user?: SessionUser | null;
+}
+
+export interface SessionUser {
+  id: string;
+  email: string;
+  displayName: string | null;
+  isGlobalAdmin: boolean;
+  orgs: OrgAccess[];
 }
 
 /** Sessions that never completed sign-in live this long. */
@@ -100,8 +115,29 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     const id = this.idFromCookie(readCookie(req, this.cookieName));
     if (!id) return null;
     const idHash = sha256(id);
-    const r = await this.pool.query<{ user_id: string | null; csrf_token: string; data: SessionData; via: SessionRecord['via']; created_at: Date; last_seen_at: Date; expires_at: Date }>(
-      'select user_id, csrf_token, data, via, created_at, last_seen_at, expires_at from auth_session where id_hash = $1',
+    const r = await this.pool.query<{
+      user_id: string | null;
+      csrf_token: string;
+      data: SessionData;
+      via: SessionRecord['via'];
+      created_at: Date;
+      last_seen_at: Date;
+      expires_at: Date;
+      u_id: string | null;
+      u_email: string | null;
+      u_display_name: string | null;
+      u_admin: boolean | null;
+      u_orgs: OrgAccess[] | null;
+    }>(
+      // Roles are read on every request (a demotion takes effect at once), in this one statement.
+      `select s.user_id, s.csrf_token, s.data, s.via, s.created_at, s.last_seen_at, s.expires_at,
+              u.id as u_id, u.email as u_email, u.display_name as u_display_name, u.is_global_admin as u_admin,
+              case when u.id is not null then
+                (select coalesce(json_agg(json_build_object('orgId', m.org_id, 'slug', o.slug, 'name', o.name, 'role', m.role) order by o.slug), '[]'::json)
+                   from membership m join organization o on o.id = m.org_id where m.user_id = u.id)
+              end as u_orgs
+         from auth_session s left join app_user u on u.id = s.user_id
+        where s.id_hash = $1`,
       [idHash],
     );
     const row = r.rows[0];
@@ -115,7 +151,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
       await this.pool.query('update auth_session set last_seen_at = $2 where id_hash = $1', [idHash, now]);
       row.last_seen_at = now;
     }
-    return { idHash, userId: row.user_id, csrfToken: row.csrf_token, data: row.data ?? {}, via: row.via, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at };
+    const user: SessionUser | null =
+      row.u_id && row.u_email !== null
+        ? { id: row.u_id, email: row.u_email, displayName: row.u_display_name, isGlobalAdmin: row.u_admin === true, orgs: row.u_orgs ?? [] }
+        : null;
+    return { idHash, userId: row.user_id, csrfToken: row.csrf_token, data: row.data ?? {}, via: row.via, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, user };
   }
 
   async saveData(s: SessionRecord): Promise<void> {

@@ -219,11 +219,11 @@ function family(f: RollupFilter, needs: Need[], requestsOnly: boolean, grain: Gr
   return ROLLUP_TABLES.find((x) => x.name === t.name)!;
 }
 
-interface Span {
+export interface Span {
   from: Date;
   to: Date;
   g: Grain;
-  /** -1: rows subtracted (the rest of a day whose day row is read whole). */
+  /** -1: rows subtracted (the rest of a day or month whose day or month row is read whole). */
   sign?: -1;
 }
 
@@ -236,7 +236,7 @@ interface Span {
  * the sums are the same. Readers of signed spans count a group only when its requests add up to
  * more than zero (a person whose requests all fell in the subtracted hours was not active).
  */
-function spans(f: RollupFilter, months: boolean): Span[] {
+export function spans(f: RollupFilter, months: boolean): Span[] {
   let days: Span[];
   if (f.source === 'day') days = [{ from: f.from, to: f.to, g: 'day' }];
   else {
@@ -256,7 +256,8 @@ function spans(f: RollupFilter, months: boolean): Span[] {
     days.push({ from: new Date(start), to: new Date(end), g: 'day' });
     if (!f.openEnded && end < to) days.push(...part(end, to));
   }
-  return months ? days.flatMap(carveMonths(f.openEnded === true ? f.to.getTime() : null)) : days;
+  // Raw rows standing in for rollups read only the range's own rows (a month minus days would read more).
+  return months ? merged(days).flatMap(carveMonths(f.openEnded === true ? f.to.getTime() : null, !f.rawRows)) : days;
 }
 
 /** [a, b) inside one UTC day, from `g` rows, or (whole hours, over twelve of them) its day row minus the other hours. */
@@ -270,25 +271,51 @@ function partialDay(a: number, b: number, g: Granularity, nothingAfter: boolean)
   return out;
 }
 
-/** Whole UTC months inside a day span read from month rows (the last one may run to now). */
-const carveMonths = (openEndAt: number | null) => (sp: Span): Span[] => {
-  if (sp.g !== 'day') return [sp];
-  // Only the span that runs to the open end: a head day's month goes on after it.
-  const openEnded = openEndAt !== null && sp.to.getTime() >= openEndAt;
-  const monthStart = (t: number, up: boolean) => {
-    const d = new Date(t);
-    const m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-    return up && m < t ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) : m;
-  };
-  const a = monthStart(sp.from.getTime(), true);
-  // Open-ended: the month holding `to` has nothing stored past it, so it counts as whole.
-  const b = openEnded ? sp.to.getTime() : monthStart(sp.to.getTime(), false);
-  if (b <= a) return [sp];
+/** Unsigned spans of one grain that meet, as one span (fewer UNION ALL parts, and whole months found across them). */
+function merged(xs: Span[]): Span[] {
   const out: Span[] = [];
-  if (sp.from.getTime() < a) out.push({ from: sp.from, to: new Date(a), g: 'day' });
-  out.push({ from: new Date(a), to: new Date(b), g: 'month' });
-  if (!openEnded && b < sp.to.getTime()) out.push({ from: new Date(b), to: sp.to, g: 'day' });
+  for (const x of xs) {
+    const i = x.sign ? -1 : out.findIndex((y) => !y.sign && y.g === x.g && y.to.getTime() === x.from.getTime());
+    if (i >= 0) out[i] = { ...out[i], to: x.to };
+    else out.push(x);
+  }
   return out;
+}
+
+const nextMonth = (t: number) => {
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+};
+
+/**
+ * A day span as month rows where it can: whole UTC months (the last one may run to now) from
+ * their month row; with `minus`, a month the span covers for more than a day longer than it
+ * leaves out as its month row minus the day rows of the days outside the span (thirty days to
+ * yesterday read at most half a month of day rows, not up to thirty); other days from day rows.
+ */
+const carveMonths = (openEndAt: number | null, minus: boolean) => (sp: Span): Span[] => {
+  if (sp.g !== 'day' || sp.sign) return [sp];
+  const from = sp.from.getTime();
+  const to = sp.to.getTime();
+  // Only the span that runs to the open end: a head day's month goes on after it.
+  const openEnded = openEndAt !== null && to >= openEndAt;
+  const out: Span[] = [];
+  const first = new Date(from);
+  for (let ms = Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1); ms < to; ms = nextMonth(ms)) {
+    const me = nextMonth(ms);
+    const a = Math.max(from, ms);
+    const b = Math.min(to, me);
+    // Open-ended: nothing is stored past `to`, so the month holding it ends there.
+    const end = openEnded && to < me ? to : me;
+    const month: Span = { from: new Date(ms), to: new Date(end), g: 'month' };
+    if (a === ms && b === end) out.push(month);
+    else if (minus && a - ms + (end - b) + DAY_MS < b - a) {
+      out.push(month);
+      if (a > ms) out.push({ from: new Date(ms), to: new Date(a), g: 'day', sign: -1 });
+      if (b < end) out.push({ from: new Date(b), to: new Date(end), g: 'day', sign: -1 });
+    } else out.push({ from: new Date(a), to: new Date(b), g: 'day' });
+  }
+  return merged(out);
 };
 
 /**

@@ -3,7 +3,7 @@ import type { Actor } from '../auth/actor';
 import { RUNTIME, type Runtime } from '../config/runtime';
 import { compactNumber } from '../common/views';
 import { AnalyticsRange, bucketLabel, resolveRange } from './analytics-range';
-import { AnalyticsRepository, RollupFilter } from './analytics.repository';
+import { AnalyticsRepository, Measures, ModelUsage, RollupFilter } from './analytics.repository';
 import { AnalyticsScopes } from './analytics-scope.service';
 import { categoryChart, ChartSpec, Csv, figures, modelId, Query, qsOf, str, timeChart, usdExact, withQs } from './analytics-view';
 import { LiveUsageService } from './live-usage.service';
@@ -54,11 +54,13 @@ export class MyDashboardService {
 
   async page(actor: Actor, email: string | undefined, q: Query, tzCookie: string | undefined) {
     const c = await this.ctx(actor, email, q, tzCookie);
-    const [totals, sessions, models, recent] = await Promise.all([
+    // The charts' data comes with the page (data-spec): one request, every read in parallel.
+    const [totals, sessions, models, recent, points] = await Promise.all([
       this.repo.totals(c.filter, false),
       this.repo.activeSessions(c.filter),
       this.repo.models(c.filter),
       this.repo.recentActivity(c.filter, RECENT),
+      this.repo.series(c.filter, c.range, 'model'),
     ]);
     const providers = Object.entries(this.rt.gatewayConfig.providers).map(([name, p]) => ({ name, models: p.models.length }));
     const stateQs = qsOf(c.state);
@@ -76,6 +78,8 @@ export class MyDashboardService {
       models: models.map((m) => ({ ...m, ...figures(m), id: modelId(m.provider, m.model) })),
       recent: recent.map((r) => ({ ...r, ...figures(r), id: modelId(r.provider, r.model), at: formatLocal(c.range.tz, r.t.getTime()), iso: r.t.toISOString() })),
       chartQs: stateQs,
+      modelsSpec: JSON.stringify(tokensByModelSpec(models)),
+      activitySpec: JSON.stringify(activitySpec(c.range, points)),
       modelsChart: withQs(`${data}/models.json`, stateQs),
       activityChart: withQs(`${data}/activity.json`, stateQs),
       modelsCsv: withQs(`${data}/models.csv`, stateQs),
@@ -90,37 +94,12 @@ export class MyDashboardService {
 
   async modelsChart(actor: Actor, email: string | undefined, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, email, q, tzCookie);
-    const models = (await this.repo.models(c.filter)).sort((a, b) => b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens));
-    return categoryChart(
-      models.map((m) => modelId(m.provider, m.model)),
-      [
-        { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f6fed' },
-        { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
-      ],
-      { stacked: true, unit: 'tokens', empty: 'No tokens used in this range.' },
-    );
+    return tokensByModelSpec(await this.repo.models(c.filter));
   }
 
   async activityChart(actor: Actor, email: string | undefined, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, email, q, tzCookie);
-    const pts = await this.repo.series(c.filter, c.range, 'model');
-    const xs = [...new Set(pts.map((p) => p.t.getTime()))].sort((a, b) => a - b);
-    const totals = new Map<string, number>();
-    for (const p of pts) if (p.key) totals.set(p.key, (totals.get(p.key) ?? 0) + p.m.requests);
-    const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
-    const shown = ranked.slice(0, MODEL_COLORS.length - 1);
-    const rest = new Set(ranked.slice(shown.length));
-    const series = shown.map((k, i) => {
-      const by = new Map(pts.filter((p) => p.key === k).map((p) => [p.t.getTime(), p.m.requests]));
-      return { label: k.startsWith('/') ? k.slice(1) || '(unknown)' : k, values: xs.map((x) => by.get(x) ?? 0), color: MODEL_COLORS[i] };
-    });
-    if (rest.size) {
-      const by = new Map<number, number>();
-      for (const p of pts) if (rest.has(p.key)) by.set(p.t.getTime(), (by.get(p.t.getTime()) ?? 0) + p.m.requests);
-      series.push({ label: `${rest.size} more models`, values: xs.map((x) => by.get(x) ?? 0), color: '#999999' });
-    }
-    if (!series.length) series.push({ label: 'Requests', values: xs.map(() => 0), color: MODEL_COLORS[0] });
-    return timeChart(c.range, xs.map((x) => new Date(x)), series, { kind: 'bars', stacked: true, unit: 'count', empty: 'No requests in this range.' });
+    return activitySpec(c.range, await this.repo.series(c.filter, c.range, 'model'));
   }
 
   async modelsCsv(actor: Actor, email: string | undefined, q: Query, tzCookie: string | undefined): Promise<Csv> {
@@ -143,4 +122,38 @@ export class MyDashboardService {
       rows: pts.map((p) => [bucketLabel(c.range, p.t), p.t.toISOString(), p.key.startsWith('/') ? p.key.slice(1) : p.key, p.m.requests, p.m.failures, p.m.inputTokens, p.m.outputTokens, usdExact(p.m.costMicros)]),
     };
   }
+}
+
+/** Input and output tokens per model, the biggest first. */
+function tokensByModelSpec(all: ModelUsage[]): ChartSpec {
+  const models = [...all].sort((a, b) => b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens));
+  return categoryChart(
+    models.map((m) => modelId(m.provider, m.model)),
+    [
+      { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f6fed' },
+      { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
+    ],
+    { stacked: true, unit: 'tokens', empty: 'No tokens used in this range.' },
+  );
+}
+
+/** Requests per bucket, stacked by model: the busiest models by name, the rest as one series. */
+function activitySpec(range: AnalyticsRange, pts: { t: Date; key: string; m: Measures }[]): ChartSpec {
+  const xs = [...new Set(pts.map((p) => p.t.getTime()))].sort((a, b) => a - b);
+  const totals = new Map<string, number>();
+  for (const p of pts) if (p.key) totals.set(p.key, (totals.get(p.key) ?? 0) + p.m.requests);
+  const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
+  const shown = ranked.slice(0, MODEL_COLORS.length - 1);
+  const rest = new Set(ranked.slice(shown.length));
+  const series = shown.map((k, i) => {
+    const by = new Map(pts.filter((p) => p.key === k).map((p) => [p.t.getTime(), p.m.requests]));
+    return { label: k.startsWith('/') ? k.slice(1) || '(unknown)' : k, values: xs.map((x) => by.get(x) ?? 0), color: MODEL_COLORS[i] };
+  });
+  if (rest.size) {
+    const by = new Map<number, number>();
+    for (const p of pts) if (rest.has(p.key)) by.set(p.t.getTime(), (by.get(p.t.getTime()) ?? 0) + p.m.requests);
+    series.push({ label: `${rest.size} more models`, values: xs.map((x) => by.get(x) ?? 0), color: '#999999' });
+  }
+  if (!series.length) series.push({ label: 'Requests', values: xs.map(() => 0), color: MODEL_COLORS[0] });
+  return timeChart(range, xs.map((x) => new Date(x)), series, { kind: 'bars', stacked: true, unit: 'count', empty: 'No requests in this range.' });
 }

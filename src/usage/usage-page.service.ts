@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Actor } from '../auth/actor';
 import { RUNTIME, type Runtime } from '../config/runtime';
 import { AnalyticsRange, resolveRange } from './analytics-range';
-import { AnalyticsRepository, RollupFilter, TopLevel, TopSort } from './analytics.repository';
+import { AnalyticsRepository, Measures, RollupFilter, TopLevel, TopSort } from './analytics.repository';
 import { AnalyticsScope, AnalyticsScopes } from './analytics-scope.service';
 import {
   categoryChart, ChartSpec, Csv, figures, modelId, msText, Query, qsOf, str, tableNav, tableState, timeChart, usdExact, uuids, withQs,
@@ -70,10 +70,12 @@ export class UsagePageService {
     const c = await this.ctx(actor, q, tzCookie);
     if (!c) return { title: 'Usage', nav: 'usage', noOrg: true };
     const t = tableState(q, TOP_SORTS, { sort: 'requests', dir: 'desc' });
-    const [totals, top, models] = await Promise.all([
+    // The charts' data comes with the page (data-spec): one request, every read in parallel.
+    const [totals, top, models, points] = await Promise.all([
       this.repo.totals(c.filter),
       this.repo.top(c.filter, c.level, { sort: t.sort as TopSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per }),
       this.modelRows(c),
+      this.repo.series(c.filter, c.range),
     ]);
     const stateQs = qsOf(c.state);
     const canDrill = (ownerEmail: string | null) => c.scope.isAdmin || (!!ownerEmail && ownerEmail.toLowerCase() === actor.email?.toLowerCase());
@@ -112,6 +114,8 @@ export class UsagePageService {
       tbl: tableNav(PATH, { ...c.state, q: c.search }, t, top.total, TOP_SORTS),
       models,
       chartQs: stateQs,
+      requestsSpec: JSON.stringify(requestsSpec(c.range, points)),
+      modelsSpec: JSON.stringify(modelsSpec(models)),
       topCsv: withQs(`${PATH}/top.csv`, qsOf({ ...c.state, q: c.search, sort: t.sort, dir: t.dir })),
       modelsCsv: withQs(`${PATH}/models.csv`, stateQs),
       empty: totals.requests === 0,
@@ -139,19 +143,13 @@ export class UsagePageService {
   async requestsChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
     if (!c) return { options: {}, data: [[]] };
-    const points = await this.repo.series(c.filter, c.range);
-    const xs = points.map((p) => p.t);
-    return timeChart(c.range, xs, [
-      { label: 'Succeeded', values: points.map((p) => p.m.requests - p.m.failures), color: '#2f9e6e' },
-      { label: 'Failed (≥ 400)', values: points.map((p) => p.m.failures), color: '#d9534f' },
-    ], { kind: 'bars', stacked: true, unit: 'count', empty: 'No requests in this time frame.' });
+    return requestsSpec(c.range, await this.repo.series(c.filter, c.range));
   }
 
   async modelsChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
     if (!c) return { options: {}, data: [[]] };
-    const rows = await this.modelRows(c);
-    return categoryChart(rows.map((r) => r.id), [{ label: 'Requests', values: rows.map((r) => r.requests) }], { unit: 'count', empty: rows.length ? undefined : 'No models configured.' });
+    return modelsSpec(await this.modelRows(c));
   }
 
   async topCsv(actor: Actor, q: Query, tzCookie: string | undefined): Promise<Csv> {
@@ -178,4 +176,17 @@ export class UsagePageService {
       rows: rows.map((r) => [r.id, r.provider, r.configured, r.requests, r.failures, r.inputTokens, r.outputTokens, r.totalTokens, usdExact(r.costMicros)]),
     };
   }
+}
+
+/** Requests over time: succeeded and failed stacked per bucket. */
+function requestsSpec(range: AnalyticsRange, points: { t: Date; m: Measures }[]): ChartSpec {
+  return timeChart(range, points.map((p) => p.t), [
+    { label: 'Succeeded', values: points.map((p) => p.m.requests - p.m.failures), color: '#2f9e6e' },
+    { label: 'Failed (≥ 400)', values: points.map((p) => p.m.failures), color: '#d9534f' },
+  ], { kind: 'bars', stacked: true, unit: 'count', empty: 'No requests in this time frame.' });
+}
+
+/** Requests by model, configured models with none included. */
+function modelsSpec(rows: { id: string; requests: number }[]): ChartSpec {
+  return categoryChart(rows.map((r) => r.id), [{ label: 'Requests', values: rows.map((r) => r.requests) }], { unit: 'count', empty: rows.length ? undefined : 'No models configured.' });
 }

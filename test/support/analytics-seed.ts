@@ -32,6 +32,8 @@ export interface Seeded {
   sa: string;
   /** The UTC day (midnight) the historical rows are placed around: three days before today. */
   day: Date;
+  /** First day of a UTC month three months before `day`'s, with rows on its 3rd, 12th, 20th and 27th (ranges read as a month minus days). */
+  month: Date;
 }
 
 const DAY = 86_400_000;
@@ -89,8 +91,10 @@ export async function seedAnalytics(t: TestApp, fake: FakeUpstream): Promise<See
     botNone: { orgId: org.acme, teamId: team.web, tokenId: token.bot.id, ownerUserId: null, serviceAccountId: sa, endUser: null },
     carol: { orgId: org.globex, teamId: team.ops, tokenId: token.carol.id, ownerUserId: user.carol, serviceAccountId: null, endUser: null },
   };
+  const month = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth() - 3, 1));
   const times = [
     at(0, 23, 10), at(1, 0, 20), at(0, 18, 45), at(0, 18, 15), at(0, 4, 30), at(0, 5, 10), at(-1, 22, 0), at(1, 3, 59), at(0, 12, 0), at(-10, 12, 0), at(-20, 9, 30), at(2, 7, 5),
+    ...[3, 12, 20, 27].map((d) => new Date(month.getTime() + (d - 1) * DAY + 12 * 3_600_000)),
   ];
   const people = Object.keys(who) as (keyof typeof who)[];
   const models: [string, string][] = [['fake', 'm1'], ['fake', 'm2'], ['fake', 'm2'], ['fake', 'emb'], ['spare', 'gone']];
@@ -142,7 +146,7 @@ export async function seedAnalytics(t: TestApp, fake: FakeUpstream): Promise<See
     writer.record(r);
   }
   await writer.drain();
-  return { org, team, user, token, sa, day };
+  return { org, team, user, token, sa, day, month };
 }
 
 export const q = <T = any>(t: TestApp, sql: string, params: unknown[] = []): Promise<T[]> => withDatabase(t.db.url, async (c) => (await c.query(sql, params)).rows as T[]);
