@@ -23,7 +23,7 @@ async function main() {
   const { resolveRange } = dist('usage/analytics-range.js');
   const server = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
   const url = seed.dbUrlOn(server, process.env.BENCH_PAGES_DB || seed.DB_NAME);
-  const pool = new pg.Pool({ connectionString: url, max: 4, options: '-c work_mem=64MB' });
+  const pool = new pg.Pool({ connectionString: url, max: 4, options: process.env.PROBE_PG_OPTS || '-c work_mem=64MB' });
   const repo = new AnalyticsRepository(pool);
   const org = (await pool.query(`select id from organization where slug = 'acme'`)).rows[0];
   if (!org) throw new Error('no seeded organization "acme": seed the bench database first');
