@@ -20,7 +20,7 @@ const dist = (p) => require(path.join(ROOT, 'dist', 'src', ...p.split('/')));
 
 /** Bench ranges: the page preset that matches each (pages offer different lists), and the zone. */
 const RANGES = {
-  '1d': { usage: '1d', people: '24h', dashboard: '24h', models: '24h', adoption: 'today' },
+  '1d': { usage: '1d', people: '24h', dashboard: '24h', models: '24h', adoption: 'yesterday' },
   '1w': { usage: '1w', people: '7d', dashboard: '7d', models: '7d', adoption: '7d' },
   '30d': { usage: '30d', people: '30d', dashboard: '30d', models: '30d', adoption: '30d' },
   // Most viewers are not in UTC: their day buckets come from hour rollups (720 per 30 days).
@@ -32,13 +32,17 @@ const rangeSpec = (key) => {
   return r.base ? { ...RANGES[r.base], tz: r.tz } : { ...r, tz: 'UTC' };
 };
 
-/** Query parameters of a page for a bench range. Adoption has no one-day preset: today, as a custom range. */
+/**
+ * Query parameters of a page for a bench range. Adoption has no one-day preset: yesterday, a whole
+ * local day, as a custom range (today so far would be minutes of requests shortly after midnight).
+ */
 function rangeQuery(group, key) {
   const s = rangeSpec(key);
   const q = {};
-  if (s[group] === 'today') {
-    const today = dist('usage/time-zone.js').localDate(s.tz, Date.now());
-    Object.assign(q, { range: 'custom', from: today, to: today });
+  if (s[group] === 'yesterday') {
+    const { addDays, localDate } = dist('usage/time-zone.js');
+    const day = addDays(localDate(s.tz, Date.now()), -1);
+    Object.assign(q, { range: 'custom', from: day, to: day });
   } else q.range = s[group];
   if (s.tz !== 'UTC') q.tz = s.tz;
   return q;
