@@ -449,8 +449,9 @@ export class AnalyticsRepository {
                          from split left join ax a1 on a1.b = split.l1 left join ax a2 on a2.b = split.l2),
                 per as (select bit_or((case when x.active_hours & sb.m1 <> 0 then sb.b1 else 0 end) | (case when x.active_hours & sb.m2 <> 0 then sb.b2 else 0 end)) as days
                           from x join sb on sb.d = x.bucket group by x.person),
-                c as (select ax.i, count(*) as n from per join ax on per.days & (1::bigint << ax.i) <> 0 group by 1)
-           select ax.b, coalesce(c.n, 0)::int as users from ax left join c on c.i = ax.i order by 1`
+                -- Every day's count in one pass over the people (not one join probe per person and day).
+                c as (select array[${Array.from({ length: days }, (_, i) => `sum((per.days >> ${i}) & 1)`).join(', ')}] as n from per)
+           select ax.b, coalesce(c.n[ax.i + 1], 0)::int as users from ax cross join c order by 1`
         : `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
