@@ -329,6 +329,21 @@ describe('usage analytics pages', () => {
     // Ranges whose first or last day is a partial UTC day holding seeded rows inside and outside
     // the range: read as hour rows, or as a day row minus its other hours, or (per local day) as
     // day rows plus the hours of other local days. Every number must still be the raw one.
+    /** The people page's KPIs and every row of its CSV for `qs` equal raw rows matching `w`; returns the raw totals. */
+    const peopleMatchRaw = async (who: TestSession, qs: string, w: string, at: string) => {
+      const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
+      const k = kpis((await who.get(`/ui/usage/people?${qs}`).expect(200)).text);
+      expect([at, k['active-users'], k.requests, k.total]).toEqual([at, e.users, e.requests, e.tokens]);
+      const rows = parseCsv((await who.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
+      const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(cost_micros)::bigint as cost,
+          string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${w} group by 1`);
+      expect([at, rows.map((r) => [r.user_key, Number(r.requests), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()]).toEqual([
+        at,
+        exp.map((r) => [r.k, r.requests, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
+      ]);
+      return e as { users: number; requests: number; tokens: number };
+    };
+
     it('partial UTC days at the edges of a range: KPIs, people, models, charts equal raw rows', async () => {
       const d0 = ymd(new Date(Math.floor(Date.now() / DAY) * DAY - 3 * DAY));
       const shift = (d: string, n: number) => ymd(new Date(Date.parse(`${d}T00:00:00Z`) + n * DAY));
@@ -337,17 +352,8 @@ describe('usage analytics pages', () => {
           const qs = `org=acme&range=custom&from=${from}&to=${to}&tz=${encodeURIComponent(tz)}`;
           const w = `l.org_id = '${s.org.acme}' and ${customBounds(tz, from, to)}`;
           const at = `${tz} ${from}…${to}`;
-          const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
+          const e = await peopleMatchRaw(admin, qs, w, at);
           expect(e.requests).toBeGreaterThan(0);
-          const k = kpis((await admin.get(`/ui/usage/people?${qs}`).expect(200)).text);
-          expect([at, k['active-users'], k.requests, k.total]).toEqual([at, e.users, e.requests, e.tokens]);
-          const rows = parseCsv((await admin.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
-          const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(cost_micros)::bigint as cost,
-              string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${w} group by 1`);
-          expect([at, rows.map((r) => [r.user_key, Number(r.requests), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()]).toEqual([
-            at,
-            exp.map((r) => [r.k, r.requests, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
-          ]);
           const models = parseCsv((await admin.get(`/ui/adoption/models.csv?${qs}`).expect(200)).text);
           const expModels = await raw(`select coalesce(provider, '') || '/' || coalesce(model, '') as m, count(*)::int as n ${FROM} where ${w} group by 1`);
           expect([at, models.map((r) => [r.model, Number(r.requests)]).sort()]).toEqual([at, expModels.map((r) => [r.m, r.n]).sort()]);
@@ -377,18 +383,9 @@ describe('usage analytics pages', () => {
           const qs = `org=all&range=custom&from=${from}&to=${to}&tz=${encodeURIComponent(tz)}`;
           const w = customBounds(tz, from, to);
           const at = `${tz} ${from}…${to}`;
-          const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
           const [out] = await raw(`select count(*)::int as n ${FROM} where l.created_at >= date_trunc('month', '${from}'::date) and l.created_at < date_trunc('month', '${from}'::date) + interval '1 month' and not (${w})`);
+          const e = await peopleMatchRaw(root, qs, w, at);
           expect([at, e.requests > 0, out.n > 0]).toEqual([at, true, true]);
-          const k = kpis((await root.get(`/ui/usage/people?${qs}`).expect(200)).text);
-          expect([at, k['active-users'], k.requests, k.total]).toEqual([at, e.users, e.requests, e.tokens]);
-          const rows = parseCsv((await root.get(`/ui/usage/people.csv?${qs}`).expect(200)).text);
-          const exp = await raw(`select ${PERSON} as k, count(*)::int as requests, sum(cost_micros)::bigint as cost,
-              string_agg(distinct coalesce(provider, '') || '/' || coalesce(model, ''), ' ') as models ${FROM} where ${w} group by 1`);
-          expect([at, rows.map((r) => [r.user_key, Number(r.requests), r.cost_usd, r.models.split(' ').sort().join(' ')]).sort()]).toEqual([
-            at,
-            exp.map((r) => [r.k, r.requests, usd(r.cost), r.models.split(' ').sort().join(' ')]).sort(),
-          ]);
           const dist = (await root.get(`/ui/adoption/distribution.json?${qs}`).expect(200)).body;
           expect([at, (dist.data[1] as number[]).reduce((a, b) => a + b, 0)]).toEqual([at, e.users]);
         }
