@@ -720,13 +720,20 @@ async function ensureSeeded({ log, reseed = false, server } = {}) {
       const parts = (await c.query(`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
                                      where p.relname = 'request_log' and c.relname ~ '^request_log_p[0-9]{8}$' and c.relname < $1 order by 1`, [partName(keepFrom)])).rows;
       for (const { relname } of parts) await c.query(`drop table ${relname}`);
+      // Month rows are keyed by the month's first day: only months wholly before the window go;
+      // the month the window starts in is recomputed below from the day rows that remain.
+      const kept = new Date(keepFrom);
+      const monthOfKeep = new Date(Date.UTC(kept.getUTCFullYear(), kept.getUTCMonth(), 1));
       for (const t of derivedTables().filter((x) => x.startsWith('usage_') && x !== 'usage_tag')) {
-        if (await c.query(`select to_regclass($1) as t`, [`public.${t}`]).then((r) => r.rows[0].t)) await c.query(`delete from ${t} where bucket < $1`, [new Date(keepFrom)]);
+        const before = t.endsWith('_month') ? monthOfKeep : kept;
+        if (await c.query(`select to_regclass($1) as t`, [`public.${t}`]).then((r) => r.rows[0].t)) await c.query(`delete from ${t} where bucket < $1`, [before]);
       }
       if (await c.query(`select to_regclass('public.session') as t`).then((r) => r.rows[0].t)) await c.query('delete from session where last_at < $1', [new Date(keepFrom)]);
       if (parts.length) log(`dropped ${parts.length} day(s) that left the ${PARAMS.days}-day window`);
       await c.query(`update bench.seed set params = params || jsonb_build_object('windowFrom', $1::float8, 'windowTo', $2::float8), done_at = now() where stage = 'raw'`, [keepFrom, now]);
     });
+    // The app's rebuild of the window's first day recomputes that month's rows whole from its day rows.
+    if (m.rollups) await rebuildDays(dbUrl, keepFrom, keepFrom + DAY_MS, log);
   }
   m = await marker();
   await withClient(dbUrl, (c) => applyRoles(c, E));
