@@ -601,43 +601,42 @@ export class AnalyticsRepository {
          ${names('tp')}
         order by ${order[o.sort]} ${dir}, k ${dir}`;
     } else {
-    let named: string;
-    if (view === 'user') {
-      // A person's team: the one most of their requests went to (ties: the smaller id).
-      const per = o.activeDays
-        ? `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
-           per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
-                     from k left join pt on pt.person = k.person and pt.n = 1 group by k.person)`
-        : // People-keyed rows are grouped by person and team already; the others by who sent them (several per person).
-          `${keyed ? '' : `kt as (select k.person, k.team_id, ${MEASURE_SUMS('k')} from k group by 1, 2),`}
-           per as (select kt.person, ${MEASURE_SUMS('kt')}, 0 as active_days, (array_agg(kt.team_id order by kt.requests desc, kt.team_id))[1] as team_id
-                     from ${keyed ? 'k kt' : 'kt'} group by kt.person)`;
-      named = `${per},
-               named as (select per.*, per.person as k, 1 as active_users, u.display_name, u.email as user_email, sa.name as sa_name,
-                                ${teamCols('per')},
-                                coalesce(u.display_name, sa.name, per.person) as name
-                           from per
-                           ${names('per')})`;
-    } else {
-      named = `per as (select k.team_id, ${MEASURE_SUMS('k')}, count(distinct k.person)::int as active_users, count(distinct k.d)::int as active_days from k group by k.team_id),
-               named as (select per.*, per.team_id::text as k, null::text as person, null::text as display_name, null::text as user_email, null::text as sa_name,
-                                case when per.team_id = '${NONE_UUID}' then null else tm.name end as team_name,
-                                case when per.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug,
-                                case when per.team_id = '${NONE_UUID}' then '(no team)' else coalesce(tm.name, '(deleted team)') end as name
-                           from per left join team tm on tm.id = per.team_id)`;
-    }
-    const like = o.search ? s.p(`%${likeEscape(o.search.toLowerCase())}%`) : null;
-    const search = like
-      ? `where lower(name) like ${like} or lower(k) like ${like} or lower(coalesce(user_email, '')) like ${like} or lower(coalesce(team_name, '')) like ${like} or lower(coalesce(team_slug, '')) like ${like}`
-      : '';
-    sql = `with ${base}, ${named},
-            ranked as (select named.*, rank() over (order by (input_tokens + output_tokens) desc)::int as rank from named),
-            hit as (select * from ranked ${search})${
-              // The adoption histogram from the same per-person totals (everyone, whatever the search).
-              binsCte('named')
-            }
-       select hit.*, count(*) over ()::int as total${binsCol}
-         from hit order by ${order[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`;
+      let named: string;
+      if (view === 'user') {
+        // A person's team: the one most of their requests went to (ties: the smaller id).
+        const per = o.activeDays
+          ? `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
+             per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
+                       from k left join pt on pt.person = k.person and pt.n = 1 group by k.person)`
+          : // People-keyed rows are grouped by person and team already; the others by who sent them (several per person).
+            `${keyed ? '' : `kt as (select k.person, k.team_id, ${MEASURE_SUMS('k')} from k group by 1, 2),`}
+             per as (select kt.person, ${MEASURE_SUMS('kt')}, 0 as active_days, (array_agg(kt.team_id order by kt.requests desc, kt.team_id))[1] as team_id
+                       from ${keyed ? 'k kt' : 'kt'} group by kt.person)`;
+        named = `${per},
+                 named as (select per.*, per.person as k, 1 as active_users, u.display_name, u.email as user_email, sa.name as sa_name,
+                                  ${teamCols('per')},
+                                  coalesce(u.display_name, sa.name, per.person) as name
+                             from per
+                             ${names('per')})`;
+      } else {
+        named = `per as (select k.team_id, ${MEASURE_SUMS('k')}, count(distinct k.person)::int as active_users, count(distinct k.d)::int as active_days from k group by k.team_id),
+                 named as (select per.*, per.team_id::text as k, null::text as person, null::text as display_name, null::text as user_email, null::text as sa_name,
+                                  ${teamCols('per')},
+                                  case when per.team_id = '${NONE_UUID}' then '(no team)' else coalesce(tm.name, '(deleted team)') end as name
+                             from per left join team tm on tm.id = per.team_id)`;
+      }
+      const like = o.search ? s.p(`%${likeEscape(o.search.toLowerCase())}%`) : null;
+      const search = like
+        ? `where lower(name) like ${like} or lower(k) like ${like} or lower(coalesce(user_email, '')) like ${like} or lower(coalesce(team_name, '')) like ${like} or lower(coalesce(team_slug, '')) like ${like}`
+        : '';
+      sql = `with ${base}, ${named},
+              ranked as (select named.*, rank() over (order by (input_tokens + output_tokens) desc)::int as rank from named),
+              hit as (select * from ranked ${search})${
+                // The adoption histogram from the same per-person totals (everyone, whatever the search).
+                binsCte('named')
+              }
+         select hit.*, count(*) over ()::int as total${binsCol}
+           from hit order by ${order[o.sort]} ${dir}, k ${dir} limit ${o.limit} offset ${o.offset}`;
     }
     const r = await this.pool.query(sql, s.params);
     if (!r.rows.length && o.offset > 0) {
