@@ -22,12 +22,10 @@ const PERSON = `case when coalesce(l.end_user, '') <> '' then (case when l.end_u
   when l.owner_user_id is not null then lower(u.email) when l.service_account_id is not null then 'sa:' || l.service_account_id::text else 'unknown' end`;
 const FROM = `from request_log l left join app_user u on u.id = l.owner_user_id`;
 
-/** Attribute values as the browser reads them (Handlebars escapes `=` and `&`). */
-const decode = (html: string) => html.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&').replace(/&#x27;/g, "'").replace(/&quot;/g, '"');
-
-/** An attribute's text as the browser reads it (Handlebars escapes these), and a chart's inline data-spec. */
-const attr = (v: string) => v.replace(/&(lt|gt|quot|#x27|#x60|#x3D|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#x27': "'", '#x60': '`', '#x3D': '=', amp: '&' })[e]!);
-const inline = (html: string, id: string) => JSON.parse(attr(new RegExp(`data-spec="([^"]*)" data-testid="${id}"`).exec(html)![1]));
+/** Attribute values as the browser reads them (Handlebars escapes these characters). */
+const decode = (v: string) => v.replace(/&(lt|gt|quot|#x27|#x60|#x3D|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#x27': "'", '#x60': '`', '#x3D': '=', amp: '&' })[e]!);
+/** A chart's inline data (data-spec) as the browser parses it. */
+const inline = (html: string, id: string) => JSON.parse(decode(new RegExp(`data-spec="([^"]*)" data-testid="${id}"`).exec(html)![1]));
 
 function kpis(html: string): Record<string, number | null> {
   const out: Record<string, number | null> = {};
@@ -326,9 +324,6 @@ describe('usage analytics pages', () => {
       }
     });
 
-    // Ranges whose first or last day is a partial UTC day holding seeded rows inside and outside
-    // the range: read as hour rows, or as a day row minus its other hours, or (per local day) as
-    // day rows plus the hours of other local days. Every number must still be the raw one.
     /** The people page's KPIs and every row of its CSV for `qs` equal raw rows matching `w`; returns the raw totals. */
     const peopleMatchRaw = async (who: TestSession, qs: string, w: string, at: string) => {
       const [e] = await raw(`select count(distinct ${PERSON})::int as users, count(*)::int as requests, coalesce(sum(input_tokens + output_tokens), 0)::int as tokens ${FROM} where ${w}`);
@@ -344,6 +339,9 @@ describe('usage analytics pages', () => {
       return e as { users: number; requests: number; tokens: number };
     };
 
+    // Ranges whose first or last day is a partial UTC day holding seeded rows inside and outside
+    // the range: read as hour rows, or as a day row minus its other hours, or (per local day) as
+    // day rows plus the hours of other local days. Every number must still be the raw one.
     it('partial UTC days at the edges of a range: KPIs, people, models, charts equal raw rows', async () => {
       const d0 = ymd(new Date(Math.floor(Date.now() / DAY) * DAY - 3 * DAY));
       const shift = (d: string, n: number) => ymd(new Date(Date.parse(`${d}T00:00:00Z`) + n * DAY));

@@ -10,7 +10,6 @@
 // (5 timed runs after one warm-up; the median and max are printed), BENCH_DATABASE_URL /
 // BENCH_PAGES_DB as for pages.js.
 const path = require('node:path');
-const pg = require('pg');
 const { ROOT } = require('./children');
 const { RANGES } = require('./pages-def');
 const seed = require('./seed-usage');
@@ -23,7 +22,8 @@ async function main() {
   const { resolveRange } = dist('usage/analytics-range.js');
   const server = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
   const url = seed.dbUrlOn(server, process.env.BENCH_PAGES_DB || seed.DB_NAME);
-  const pool = new pg.Pool({ connectionString: url, max: 4, options: process.env.PROBE_PG_OPTS || '-c work_mem=64MB' });
+  // The app's own pool: the same session settings (work_mem, no parallel workers) as the pages.
+  const pool = dist('usage/analytics.repository.js').createAnalyticsPool(url);
   const repo = new AnalyticsRepository(pool);
   const org = (await pool.query(`select id from organization where slug = 'acme'`)).rows[0];
   if (!org) throw new Error('no seeded organization "acme": seed the bench database first');
