@@ -336,7 +336,9 @@ function upsertTags(batch: Group[]): Statement | null {
  * Recomputes rollups for [from, to) from raw rows: the full rollup from request_log, the narrow
  * ones from the freshly rebuilt full rollup (the same sums, far fewer rows to read). The rollup
  * tables are locked for the duration, so writers that commit meanwhile wait and then add their
- * rows on top: nothing is counted twice or missed.
+ * rows on top: nothing is counted twice or missed. Rows go in in time order, as the writer lays
+ * them down: a range's rows then share pages (in hash order six days of people rows were spread
+ * over four fifths of the table, and a page read every eighth row).
  */
 export async function rebuildRollups(client: PoolClient, from: Date, to: Date): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -351,7 +353,8 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
                 ${FULL.measures.map((m) => MEASURE[m].raw).join(', ')}
            from request_log
           where created_at >= $1 and created_at < $2
-          group by ${FULL.dims.map((_, i) => i + 2).join(', ')}, 1`,
+          group by ${FULL.dims.map((_, i) => i + 2).join(', ')}, 1
+          order by 1`,
         [from, to],
       );
       out[g] = r.rowCount ?? 0;
@@ -371,7 +374,8 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
           `insert into ${t.name}_${g} (bucket, ${t.dims.join(', ')}, ${ms.join(', ')})
            select ${bucket}, ${t.dims.join(', ')}, ${ms.map(agg).join(', ')}
              from ${FULL.name}_${src} where bucket >= $1 and bucket < $2
-            group by 1, ${t.dims.join(', ')}`,
+            group by 1, ${t.dims.join(', ')}
+            order by 1`,
           span,
         );
         out[`${t.name.replace(/^usage_/, '')} ${g}`] = r.rowCount ?? 0;
@@ -382,7 +386,8 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
     await client.query('delete from usage_active_day where bucket >= $1 and bucket < $2', days);
     const active = await client.query(
       `insert into usage_active_day (org_id, bucket, person, active_hours)
-       ${ACTIVE_SELECT('usage_person_day u', 'u.bucket >= $1 and u.bucket < $2')}`,
+       ${ACTIVE_SELECT('usage_person_day u', 'u.bucket >= $1 and u.bucket < $2')}
+       order by 2`,
       days,
     );
     out['active day'] = active.rowCount ?? 0;
@@ -391,7 +396,8 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
       await client.query(`delete from usage_people_${g} where bucket >= $1 and bucket < $2`, span);
       const r = await client.query(
         `insert into usage_people_${g} (bucket, org_id, team_id, person, ${PEOPLE_SUMS.join(', ')})
-         ${PEOPLE_SELECT(`usage_person_${g} u`, 'u.bucket', 'u.bucket >= $1 and u.bucket < $2')}`,
+         ${PEOPLE_SELECT(`usage_person_${g} u`, 'u.bucket', 'u.bucket >= $1 and u.bucket < $2')}
+         order by 1`,
         span,
       );
       out[`people ${g}`] = r.rowCount ?? 0;

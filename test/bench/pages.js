@@ -25,7 +25,9 @@
 // BENCH_SKIP_RAW=1, BENCH_HARD_LIMIT_SECONDS (1500, after seeding), BENCH_SEED_LIMIT_SECONDS
 // (1800), BENCH_RESEED=1, BENCH_ROWS / BENCH_DAYS (seed size), BENCH_DATABASE_URL (a PostgreSQL
 // server URL; default 127.0.0.1:5432, else the embedded PostgreSQL; BENCH_EMBEDDED=1 forces it, its
-// cluster under BENCH_PG_DATA), BENCH_PAGES_DB (database name, default sluice_pages_bench).
+// cluster under BENCH_PG_DATA), BENCH_PAGES_DB (database name, default sluice_pages_bench),
+// BENCH_SLUICE_NODE_OPTIONS (NODE_OPTIONS of the Sluice process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+// for test/bench/cpuprofile.js).
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -268,7 +270,7 @@ async function main() {
   const env = { DATABASE_URL: seeded.dbUrl, SLUICE_SECRET_KEY: seeded.secretKey, SLUICE_CONFIG: configFile, LOG_LEVEL: 'warn', PUBLIC_URL: base };
   const cliRun = (args) => seed.cli(seeded.dbUrl, args, log, seeded.secretKey, { SLUICE_CONFIG: configFile, PUBLIC_URL: base });
   const main_ = path.join(children.ROOT, 'dist', 'src', 'main.js');
-  const sluice = children.spawnNode('sluice', [main_], { env: { ...env, PORT: port, HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: 2000 }, logFile: path.join(LOG_DIR, 'pages-sluice.log') });
+  const sluice = children.spawnNode('sluice', [main_], { env: { ...env, PORT: port, HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: 2000, NODE_OPTIONS: process.env.BENCH_SLUICE_NODE_OPTIONS }, logFile: path.join(LOG_DIR, 'pages-sluice.log') });
   cleanups.push(() => sluice.stop(5000));
   await children.waitForOutput(sluice, /Sluice listening on (http:\/\/\S+)/, 90_000);
   await waitHttpOk(`${base}/readyz`, 30_000, sluice);
