@@ -25,6 +25,9 @@ const RANGES = {
   '30d': { usage: '30d', people: '30d', dashboard: '30d', models: '30d', adoption: '30d' },
   // Most viewers are not in UTC: their day buckets come from hour rollups (720 per 30 days).
   '30d@NY': { base: '30d', tz: 'America/New_York' },
+  // The last whole weekday before today (UTC), as a custom range: "1d" is the last 24 hours, which on
+  // a Sunday or Monday morning hold a weekend day's requests, about a third of a weekday's.
+  weekday: { usage: 'weekday', people: 'weekday', dashboard: 'weekday', models: 'weekday', adoption: 'weekday' },
 };
 const rangeSpec = (key) => {
   const r = RANGES[key];
@@ -35,13 +38,16 @@ const rangeSpec = (key) => {
 /**
  * Query parameters of a page for a bench range. Adoption has no one-day preset: yesterday, a whole
  * local day, as a custom range (today so far would be minutes of requests shortly after midnight).
+ * "weekday" is the last Monday to Friday before today, also a whole day.
  */
 function rangeQuery(group, key) {
   const s = rangeSpec(key);
   const q = {};
-  if (s[group] === 'yesterday') {
+  if (s[group] === 'yesterday' || s[group] === 'weekday') {
     const { addDays, localDate } = dist('usage/time-zone.js');
-    const day = addDays(localDate(s.tz, Date.now()), -1);
+    let day = addDays(localDate(s.tz, Date.now()), -1);
+    const weekend = (d) => [0, 6].includes(new Date(`${d}T00:00:00Z`).getUTCDay());
+    if (s[group] === 'weekday') while (weekend(day)) day = addDays(day, -1);
     Object.assign(q, { range: 'custom', from: day, to: day });
   } else q.range = s[group];
   if (s.tz !== 'UTC') q.tz = s.tz;
@@ -294,4 +300,4 @@ async function checkRaw(pool, ctx) {
   return bad;
 }
 
-module.exports = { PAGES, LIVE, RANGES, rawify, checkRaw };
+module.exports = { PAGES, LIVE, RANGES, resolve, rawify, checkRaw };

@@ -20,7 +20,7 @@
 // Knobs (env): BENCH_PAGE_N (30 measured requests per URL), BENCH_PAGE_WARMUP (2),
 // BENCH_COMBO_SECONDS (8: a page × role × range stops measuring after this, so slow pages get
 // fewer samples; n is printed), BENCH_RAW_RUNS (3), BENCH_RAW_SECONDS (600: budget of the raw
-// side, measured last), BENCH_RANGES (1d,1w,30d,30d@NY), BENCH_PAGES (subset by name), BENCH_ROLES,
+// side, measured last), BENCH_RANGES (1d,1w,30d,30d@NY,weekday), BENCH_PAGES (subset by name), BENCH_ROLES,
 // BENCH_LIVE_VIEWERS (20), BENCH_TPUT_SECONDS (8), BENCH_REPS (3), BENCH_SKIP_LIVE=1,
 // BENCH_SKIP_RAW=1, BENCH_HARD_LIMIT_SECONDS (1500, after seeding), BENCH_SEED_LIMIT_SECONDS
 // (1800), BENCH_RESEED=1, BENCH_ROWS / BENCH_DAYS (seed size), BENCH_DATABASE_URL (a PostgreSQL

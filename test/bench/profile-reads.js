@@ -6,12 +6,12 @@
 //
 //   node test/bench/profile-reads.js [reads…]      e.g. people activeUsersSeries
 //
-// Env: BENCH_PROFILE_RANGES (1d,1w,30d,30d@NY), BENCH_PROFILE_SCOPES (global,org), BENCH_PROFILE_N
+// Env: BENCH_PROFILE_RANGES (1d,1w,30d,30d@NY,weekday), BENCH_PROFILE_SCOPES (global,org), BENCH_PROFILE_N
 // (5 timed runs after one warm-up; the median and max are printed), BENCH_DATABASE_URL /
 // BENCH_PAGES_DB as for pages.js.
 const path = require('node:path');
 const { ROOT } = require('./children');
-const { RANGES } = require('./pages-def');
+const { RANGES, resolve } = require('./pages-def');
 const seed = require('./seed-usage');
 
 const dist = (p) => require(path.join(ROOT, 'dist', 'src', ...p.split('/')));
@@ -19,7 +19,6 @@ const list = (k, d) => (process.env[k] ? process.env[k].split(',').map((s) => s.
 
 async function main() {
   const { AnalyticsRepository } = dist('usage/analytics.repository.js');
-  const { resolveRange } = dist('usage/analytics-range.js');
   const server = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
   const url = seed.dbUrlOn(server, process.env.BENCH_PAGES_DB || seed.DB_NAME);
   // The app's own pool: the same session settings (work_mem, no parallel workers) as the pages.
@@ -70,8 +69,7 @@ async function main() {
   };
 
   for (const key of list('BENCH_PROFILE_RANGES', Object.keys(RANGES))) {
-    const spec = RANGES[key].base ? { ...RANGES[RANGES[key].base], tz: RANGES[key].tz } : { ...RANGES[key], tz: 'UTC' };
-    const range = resolveRange('people', { range: spec.people }, spec.tz);
+    const range = resolve('people', key);
     for (const scope of list('BENCH_PROFILE_SCOPES', Object.keys(scopes))) {
       const f = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scopes[scope], person: null };
       for (const [name, fn] of Object.entries(reads(f, range))) {
