@@ -80,6 +80,9 @@
     };
   }
 
+  // Time-axis tick spacings in seconds (uPlot's own list from a minute up).
+  var TIME_INCRS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 182 * 86400, 365 * 86400];
+
   function build(el, spec) {
     var o = spec.options || {};
     var unit = (spec.units && spec.units.y) || 'count';
@@ -106,7 +109,7 @@
       var out = Object.assign({ label: 'Series ' + k, width: isBars ? 1 : 2 }, s, { stroke: color });
       delete out.bars;
       if (isBars) {
-        out.paths = window.uPlot.paths.bars({ size: [cats ? 0.7 : 0.8, 80], align: 0 });
+        out.paths = window.uPlot.paths.bars({ size: [cats ? 0.7 : 0.8, 120], align: 0 });
         out.points = { show: false };
         if (!s.fill) out.fill = spec.stacked ? color : withAlpha(color, 0.75);
       } else if (!s.fill && !o.series) {
@@ -128,12 +131,16 @@
       xAxis.splits = function () { return cats.map(function (_, i) { return i; }); };
       xAxis.values = function (u, splits) { return splits.map(function (i) { var c = cats[i] || ''; return c.length > 22 ? c.slice(0, 21) + '…' : c; }); };
       xAxis.grid = { show: false };
-      if (n > 5) { xAxis.rotate = -30; xAxis.size = 70; }
-    } else if (bars && data[0].length) {
-      // Half a bucket of room on each side so the first and last bars are whole.
+      // Slanted labels run right of their bar: room for the last one.
+      if (n > 5) { xAxis.rotate = -30; xAxis.size = 70; if (!o.padding) o = Object.assign({}, o, { padding: [null, 36, null, null] }); }
+    } else if (data[0].length) {
       var xs = data[0];
       var step = xs.length > 1 ? xs[1] - xs[0] : 3600;
-      scales.x = Object.assign({}, scales.x || {}, { range: function () { return [xs[0] - step / 2, xs[xs.length - 1] + step / 2]; } });
+      // Ticks no closer than one bucket: a week of day bars is labelled by day, not every 8 hours.
+      // (A day bucket across a daylight-saving change is 23 or 25 hours: the next step up is a day.)
+      xAxis.incrs = TIME_INCRS.filter(function (i) { return i >= step * 0.9; });
+      // Half a bucket of room on each side so the first and last bars are whole.
+      if (bars) scales.x = Object.assign({}, scales.x || {}, { range: function () { return [xs[0] - step / 2, xs[xs.length - 1] + step / 2]; } });
     }
     if (bars || spec.stacked) scales.y = Object.assign({}, scales.y || {}, { range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } });
 

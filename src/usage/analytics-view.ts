@@ -48,11 +48,18 @@ export function figures(m: Measures) {
     totalText: compactNumber(total),
     costMicros: m.costMicros,
     costText: costText(m.costMicros),
+    costShort: costShort(m.costMicros),
   };
 }
 
 /** $3.41, $0.0042, and "< $0.0001" rather than a misleading $0.0000 for a few micro-dollars. */
 export const costText = (micros: number) => (micros > 0 && micros < 50 ? '< $0.0001' : formatUsd(micros));
+/** A cost for a figure card: exact below $10,000, else to the hundred dollars ($40.4k, $1.23M); the card's title has it exact. */
+export const costShort = (micros: number) => {
+  const usd = micros / 1e6;
+  if (Math.abs(usd) < 10_000) return costText(micros);
+  return Math.abs(usd) < 1e6 ? `$${(usd / 1e3).toFixed(1)}k` : `$${(usd / 1e6).toFixed(2)}M`;
+};
 
 export const msText = (ms: number | null) => (ms === null ? '—' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
