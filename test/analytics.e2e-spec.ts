@@ -307,6 +307,12 @@ describe('usage analytics pages', () => {
       expect(rows.map((r) => [r.team, Number(r.active_users), Number(r.requests), Number(r.input_tokens), Number(r.output_tokens), r.cost_usd]).sort()).toEqual(
         exp.map((r) => [r.team, r.users, r.requests, r.input, r.output, usd(r.cost)]).sort(),
       );
+      expect(rows.filter((r) => r.team !== '(no team)').map((r) => r.team_org)).toEqual(rows.filter((r) => r.team !== '(no team)').map(() => 'acme'));
+      // Over every organization a team is named with its organization (two may have a "core").
+      const everywhere = await root.get(`/ui/usage/people?${base().replace('org=acme', 'org=all')}&view=team`).expect(200);
+      expect(everywhere.text).toMatch(/class="team-badge"[^>]*>core \(acme\)</);
+      const allChart = (await root.get(`/ui/usage/people/activity.json?${base().replace('org=acme', 'org=all')}&view=team`).expect(200)).body;
+      expect(allChart.options.series.map((x: { label: string }) => x.label)).toContain('core (acme)');
       const html = await admin.get(`/ui/usage/people?${base()}&view=team`).expect(200);
       expect(rowsOf(html.text, 'requests')).toEqual(new Map([[s.team.core, exp.find((r) => r.team === 'core').requests], [s.team.web, exp.find((r) => r.team === 'web').requests]]));
       expect(html.text).toMatch(/class="team-badge"[^>]*>core</);

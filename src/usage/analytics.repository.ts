@@ -84,6 +84,8 @@ export interface PersonRow extends Measures {
   teamId: string | null;
   teamName: string | null;
   teamSlug: string | null;
+  /** The team's organization (slug): views over several organizations name it next to the team. */
+  teamOrg: string | null;
   activeUsers: number;
   activeDays: number;
 }
@@ -577,11 +579,13 @@ export class AnalyticsRepository {
     // Names only of accounts that are members of the organizations shown.
     const orgIds = s.lazy(f.orgIds, 'uuid[]');
     const visible = () => (f.orgIds ? `and exists (select 1 from membership m where m.user_id = u.id and m.org_id = any(${orgIds()}))` : '');
+    const teamJoin = (t: string) => `left join team tm on tm.id = ${t}.team_id left join organization tmo on tmo.id = tm.org_id`;
     const names = (t: string) => `left join app_user u on lower(u.email) = ${t}.person ${visible()}
                            left join service_account sa on ${t}.person like 'sa:%' and sa.id = (case when ${t}.person like 'sa:%' then substr(${t}.person, 4)::uuid end)
-                           left join team tm on tm.id = ${t}.team_id`;
+                           ${teamJoin(t)}`;
     const teamCols = (t: string) => `case when ${t}.team_id = '${NONE_UUID}' then null else tm.name end as team_name,
-                                case when ${t}.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug`;
+                                case when ${t}.team_id = '${NONE_UUID}' then null else tm.slug end as team_slug,
+                                case when ${t}.team_id = '${NONE_UUID}' then null else tmo.slug end as team_org`;
     const binsCte = (t: string) => (o.bins ? `, bins as (select ${TOKEN_BIN('(input_tokens + output_tokens)')} as bin, count(*)::int as users from ${t} group by 1)` : '');
     const binsCol = o.bins ? ', (select json_agg(json_build_array(bin, users) order by bin) from bins) as bins' : '';
     let sql: string;
@@ -623,7 +627,7 @@ export class AnalyticsRepository {
                  named as (select per.*, per.team_id::text as k, null::text as person, null::text as display_name, null::text as user_email, null::text as sa_name,
                                   ${teamCols('per')},
                                   case when per.team_id = '${NONE_UUID}' then '(no team)' else coalesce(tm.name, '(deleted team)') end as name
-                             from per left join team tm on tm.id = per.team_id)`;
+                             from per ${teamJoin('per')})`;
       }
       const like = o.search ? s.p(`%${likeEscape(o.search.toLowerCase())}%`) : null;
       const search = like
@@ -656,6 +660,7 @@ export class AnalyticsRepository {
         teamId: x.team_id === NONE_UUID ? null : x.team_id,
         teamName: x.team_name,
         teamSlug: x.team_slug,
+        teamOrg: x.team_org,
         activeUsers: N(x.active_users),
         activeDays: N(x.active_days),
         ...measures(x),

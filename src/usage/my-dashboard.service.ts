@@ -125,13 +125,20 @@ export class MyDashboardService {
 }
 
 /** Input and output tokens per model, the biggest first. */
-function tokensByModelSpec(all: ModelUsage[]): ChartSpec {
-  const models = [...all].sort((a, b) => b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens));
+const MAX_MODEL_BARS = 8;
+
+export function tokensByModelSpec(all: ModelUsage[]): ChartSpec {
+  const ranked = [...all].sort((a, b) => b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens) || modelId(a.provider, a.model).localeCompare(modelId(b.provider, b.model)));
+  // The busiest models by name and the rest as one bar: a dozen slanted names in half a page overlap (the table lists them all).
+  const shown = ranked.length > MAX_MODEL_BARS ? ranked.slice(0, MAX_MODEL_BARS - 1) : ranked;
+  const rest = ranked.slice(shown.length);
+  const bars = shown.map((m) => ({ label: modelId(m.provider, m.model), input: m.inputTokens, output: m.outputTokens }));
+  if (rest.length) bars.push({ label: `${rest.length} more models`, input: rest.reduce((a, m) => a + m.inputTokens, 0), output: rest.reduce((a, m) => a + m.outputTokens, 0) });
   return categoryChart(
-    models.map((m) => modelId(m.provider, m.model)),
+    bars.map((b) => b.label),
     [
-      { label: 'Input tokens', values: models.map((m) => m.inputTokens), color: '#2f6fed' },
-      { label: 'Output tokens', values: models.map((m) => m.outputTokens), color: '#e07b39' },
+      { label: 'Input tokens', values: bars.map((b) => b.input), color: '#2f6fed' },
+      { label: 'Output tokens', values: bars.map((b) => b.output), color: '#e07b39' },
     ],
     { stacked: true, unit: 'tokens', empty: 'No tokens used in this range.' },
   );

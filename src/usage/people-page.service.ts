@@ -132,6 +132,8 @@ export class PeoplePageService {
     const [models, trend] = await Promise.all([this.repo.modelsOf(c.filter, c.view, keys), this.repo.trendOf(c.filter, c.range, c.view, keys)]);
     const idx = new Map(axis.map((t, i) => [t.getTime(), i]));
     const canOpen = actor.globalAdmin || c.scope.isAdmin;
+    // Over several organizations, teams of the same name ("Support") are told apart by theirs.
+    const teamLabel = (name: string, org: string | null) => (!c.scope.org && org ? `${name} (${org})` : name);
     return rows.map((r, i) => {
       const mine = models.filter((m) => m.key === r.key).map((m) => modelId(m.provider, m.model));
       const values = axis.map(() => 0);
@@ -145,7 +147,7 @@ export class PeoplePageService {
         n: i,
         label:
           c.view === 'team'
-            ? r.teamName ?? (r.key === '00000000-0000-0000-0000-000000000000' ? '(no team)' : '(deleted team)')
+            ? r.teamName ? teamLabel(r.teamName, r.teamOrg) : r.key === '00000000-0000-0000-0000-000000000000' ? '(no team)' : '(deleted team)'
             : r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key.startsWith('user:') ? '(deleted user)' : r.key),
         teamColor: r.teamId ? TEAM_COLORS[hash(r.teamId) % TEAM_COLORS.length] : null,
         models: mine.slice(0, 3),
@@ -166,7 +168,7 @@ export class PeoplePageService {
       return timeChart(c.range, pts.map((p) => p.t), [{ label: 'Active users', values: pts.map((p) => p.users), color: '#2f6fed' }], { kind: 'bars', unit: 'users', empty: 'Nobody made a request in this range.' });
     }
     const [pts, teams] = await Promise.all([this.repo.series(c.filter, c.range, 'team'), this.repo.teams(c.scope.orgIds)]);
-    const names = new Map(teams.map((t) => [t.id, t.name]));
+    const names = new Map(teams.map((t) => [t.id, c.scope.org ? t.name : `${t.name} (${t.org})`]));
     const xs = [...new Set(pts.map((p) => p.t.getTime()))].sort((a, b) => a - b);
     const totals = new Map<string, number>();
     for (const p of pts) if (p.key) totals.set(p.key, (totals.get(p.key) ?? 0) + p.m.requests);
@@ -174,9 +176,17 @@ export class PeoplePageService {
     const shown = ranked.slice(0, MAX_TEAM_SERIES);
     const rest = new Set(ranked.slice(MAX_TEAM_SERIES));
     const label = (k: string) => (k === '00000000-0000-0000-0000-000000000000' ? '(no team)' : names.get(k) ?? '(deleted team)');
+    // Each team its badge colour, unless a busier team shown already has it: then the next free one.
+    const used = new Set<string>();
+    const colorOf = (k: string) => {
+      let i = hash(k) % TEAM_COLORS.length;
+      for (let n = 0; n < TEAM_COLORS.length && used.has(TEAM_COLORS[i]); n++) i = (i + 1) % TEAM_COLORS.length;
+      used.add(TEAM_COLORS[i]);
+      return TEAM_COLORS[i];
+    };
     const series = shown.map((k) => {
       const by = new Map(pts.filter((p) => p.key === k).map((p) => [p.t.getTime(), p.m.requests]));
-      return { label: label(k), values: xs.map((x) => by.get(x) ?? 0), color: TEAM_COLORS[hash(k) % TEAM_COLORS.length] };
+      return { label: label(k), values: xs.map((x) => by.get(x) ?? 0), color: colorOf(k) };
     });
     if (rest.size) {
       const by = new Map<number, number>();
@@ -190,8 +200,8 @@ export class PeoplePageService {
     const c = await this.ctx(actor, q, tzCookie);
     const byUser = str(q.view) !== 'team';
     const head = byUser
-      ? ['name', 'email', 'user_key', 'team', 'models', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd']
-      : ['team', 'team_slug', 'active_users', 'models', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd'];
+      ? ['name', 'email', 'user_key', 'team', 'team_org', 'models', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd']
+      : ['team', 'team_slug', 'team_org', 'active_users', 'models', 'requests', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd'];
     if (!c) return { filename: 'people.csv', head, rows: [] };
     const t = tableState(q, SORTS, { sort: 'requests', dir: 'desc' });
     const table = await this.repo.people(c.filter, c.view, { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: 100_000, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } });
@@ -204,8 +214,8 @@ export class PeoplePageService {
       head,
       rows: table.rows.map((r) =>
         c.view === 'user'
-          ? [r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key), r.email, r.key, r.teamName, ...common(r)]
-          : [r.teamName ?? (r.key === '00000000-0000-0000-0000-000000000000' ? '(no team)' : '(deleted team)'), r.teamSlug, r.activeUsers, ...common(r)],
+          ? [r.displayName ?? (r.serviceAccount ? `service account ${r.serviceAccount}` : r.key), r.email, r.key, r.teamName, r.teamOrg, ...common(r)]
+          : [r.teamName ?? (r.key === '00000000-0000-0000-0000-000000000000' ? '(no team)' : '(deleted team)'), r.teamSlug, r.teamOrg, r.activeUsers, ...common(r)],
       ),
     };
   }
