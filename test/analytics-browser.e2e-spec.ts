@@ -2,6 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestApp, TestApp } from './support/app';
 import { gatewayConfig, q as rawQuery, seedAnalytics, Seeded } from './support/analytics-seed';
 import { launchBrowser, signInBrowser } from './support/browser';
+import { createToken } from './support/factories';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { uuidv7 } from '../src/common/uuid';
 import { UsageWriter } from '../src/usage/usage-writer.service';
@@ -153,6 +154,30 @@ describe('usage analytics in the browser', () => {
     await page.waitForSelector('[data-testid=people-table][data-view=user]');
     expect(pageErrors).toEqual([]);
   }, 90_000);
+
+  it('narrows a long list of API keys with its find box, without changing the filters', async () => {
+    const extra: string[] = [];
+    for (let i = 1; i <= 6; i++) extra.push((await createToken(t.app, { orgSlug: 'acme', userEmail: 'bob@acme.test', name: `ci-runner-${i}` })).id);
+    await page.goto(`${t.url}/ui/usage/people?range=30d`);
+    const url = page.url();
+    const box = page.locator('[data-testid=filter-tokens-find]');
+    await box.fill('runner 4');
+    const visible = () => page.evaluate(() => [...(globalThis as any).document.querySelectorAll('#p-tokens option')].filter((o: any) => !o.hidden).map((o: any) => o.value));
+    expect(await visible()).toEqual([extra[3]]);
+    await box.press('Enter');
+    // Typing in it is not a filter change: no request, the URL stays.
+    await page.waitForTimeout(600);
+    expect(page.url()).toBe(url);
+    await page.selectOption('[data-testid=filter-tokens]', [extra[3]]);
+    await page.waitForURL((u) => u.searchParams.getAll('tokens').includes(extra[3]));
+    // A new key has no usage yet: the page says so.
+    await page.waitForSelector('[data-testid=people-empty]');
+    await box.fill('');
+    expect((await visible()).length).toBeGreaterThan(6);
+    await page.selectOption('[data-testid=filter-tokens]', []);
+    await page.waitForURL((u) => !u.searchParams.has('tokens'));
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 
   it('typing on while the server is slow shows the results for the last text typed', async () => {
     await page.goto(`${t.url}/ui/usage/people?range=30d`);

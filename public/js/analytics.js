@@ -6,6 +6,7 @@
 //   again (the same URL, as an htmx partial). The switch is remembered per browser; on by default;
 // - hidden sort/dir fields follow the URL after a table-only sort, so later filter changes keep it;
 // - custom date fields switch the time frame to "custom";
+// - find boxes narrow long option lists (API keys, teams) without changing the filters;
 // - back/forward reload the page (the server answers htmx requests with partials only).
 (function () {
   'use strict';
@@ -108,6 +109,29 @@
       el.closest('.segmented').querySelectorAll('.seg').forEach(function (s) { s.classList.toggle('on', !!s.querySelector('input:checked')); });
     }
   }, true);
+
+  // Find boxes above long option lists (API keys, teams): typing hides the options that do not
+  // match. They are not filters themselves: their events stop here, before the form's htmx
+  // trigger, and Enter does not submit.
+  function narrow(box) {
+    var list = document.getElementById(box.getAttribute('data-option-filter'));
+    if (!list) return;
+    var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+    for (var i = 0; i < list.options.length; i++) {
+      var o = list.options[i];
+      var text = o.textContent.toLowerCase();
+      o.hidden = !o.selected && !words.every(function (w) { return text.indexOf(w) !== -1; });
+    }
+  }
+  ['input', 'change', 'search', 'keydown'].forEach(function (type) {
+    document.addEventListener(type, function (e) {
+      var el = e.target;
+      if (!el || !el.matches || !el.matches('[data-option-filter]')) return;
+      e.stopPropagation();
+      if (type === 'keydown') { if (e.key === 'Enter') e.preventDefault(); return; }
+      narrow(el);
+    }, true);
+  });
 
   document.addEventListener('DOMContentLoaded', function () {
     syncTimeZone();

@@ -4,6 +4,7 @@ import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-actor.decorator';
 import { PeoplePageService } from '../usage/people-page.service';
 import { UsagePageService } from '../usage/usage-page.service';
+import { isHtmx } from '../common/htmx';
 import { renderAnalytics, sendCsv, viewerTz } from './analytics-http';
 
 /** `/ui/usage` (Aqueduct's usage page) and `/ui/usage/people` (by user and by team), with their chart data and CSV exports. */
@@ -41,7 +42,8 @@ export class UsageUiController {
 
   @Get('people')
   async peoplePage(@Req() req: Request, @Res() res: Response, @CurrentActor() actor: Actor) {
-    renderAnalytics(req, res, 'usage/people', 'partials/usage/people-body', { 'people-table': 'partials/usage/people-table' }, await this.people.page(actor, req.query, viewerTz(req)));
+    // htmx asks for the body or the table only: the filter form (its lists of keys, teams and tags) stays as it is.
+    renderAnalytics(req, res, 'usage/people', 'partials/usage/people-body', { 'people-table': 'partials/usage/people-table' }, await this.people.page(actor, req.query, viewerTz(req), { withChoices: !isHtmx(req) }));
   }
 
   @Get('people/activity.json')

@@ -800,13 +800,13 @@ export class AnalyticsRepository {
   }
 
   /** Tokens for the filter: the org's (admins), or the ones a member owns. */
-  async tokens(orgIds: string[] | null, ownerUserId: string | null): Promise<{ id: string; name: string; org: string; owner: string | null }[]> {
+  async tokens(orgIds: string[] | null, ownerUserId: string | null, limit = 5000): Promise<{ id: string; name: string; org: string; owner: string | null }[]> {
     const r = await this.pool.query(
       `select t.id, t.name, o.slug as org, coalesce(u.email, sa.name) as owner from api_token t join organization o on o.id = t.org_id
          left join app_user u on u.id = t.owner_user_id left join service_account sa on sa.id = t.service_account_id
         where ($1::uuid[] is null or t.org_id = any($1::uuid[])) and ($2::uuid is null or t.owner_user_id = $2::uuid)
-        order by o.slug, lower(t.name) limit 1000`,
-      [orgIds, ownerUserId],
+        order by o.slug, lower(t.name) limit $3`,
+      [orgIds, ownerUserId, limit],
     );
     return r.rows;
   }

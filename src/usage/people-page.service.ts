@@ -11,6 +11,10 @@ const SORTS: readonly PeopleSort[] = ['name', 'requests', 'input', 'output', 'to
 const PATH = '/ui/usage/people';
 const TEAM_COLORS = ['#2f6fed', '#e07b39', '#2f9e6e', '#9b59b6', '#d9534f', '#17a2b8', '#c9a227', '#6c757d', '#e83e8c', '#20c997', '#795548', '#3f51b5'];
 const MAX_TEAM_SERIES = 10;
+/** Filter lists longer than this get a find box. */
+const FIND_FROM = 6;
+/** The API key filter lists at most this many keys (an organization's, or every organization's). */
+const MAX_TOKEN_CHOICES = 5000;
 
 interface Ctx {
   tzSource: string;
@@ -70,7 +74,8 @@ export class PeoplePageService {
     return { tzSource, scope, range, view, filter, search, picked, state };
   }
 
-  async page(actor: Actor, q: Query, tzCookie: string | undefined) {
+  async page(actor: Actor, q: Query, tzCookie: string | undefined, o: { withChoices?: boolean } = {}) {
+    const withChoices = o.withChoices ?? true;
     const c = await this.ctx(actor, q, tzCookie);
     if (!c) return { title: 'People and teams', nav: 'people', noOrg: true };
     const t = tableState(q, SORTS, { sort: 'requests', dir: 'desc' });
@@ -81,9 +86,9 @@ export class PeoplePageService {
       ownCount ? null : this.repo.activeUsers(c.filter),
       this.repo.people(c.filter, c.view, { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity } }),
       this.repo.axis(c.range),
-      this.repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? '00000000-0000-0000-0000-000000000000' : null),
-      this.repo.teams(c.scope.orgIds),
-      this.repo.tags(c.scope.orgIds, c.scope.person),
+      withChoices ? this.repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? '00000000-0000-0000-0000-000000000000' : null, MAX_TOKEN_CHOICES + 1) : [],
+      withChoices ? this.repo.teams(c.scope.orgIds) : [],
+      withChoices ? this.repo.tags(c.scope.orgIds, c.scope.person) : [],
     ]);
     const users = counted ?? table.total;
     const rows = await this.decorate(c, table.rows, axis, actor);
@@ -104,10 +109,15 @@ export class PeoplePageService {
       viewHref: { user: withQs(PATH, qsOf({ ...c.state, view: 'user', q: c.search })), team: withQs(PATH, qsOf({ ...c.state, view: 'team', q: c.search })) },
       search: c.search ?? '',
       state: c.state,
-      choices: {
-        tokens: tokens.map((x) => ({ ...x, label: `${x.name}${showOrg ? ` (${x.org})` : ''}${x.owner ? ` · ${x.owner}` : ''}`, selected: c.picked.tokens.includes(x.id) })),
+      // (Partials have no filter form.)
+      choices: withChoices && {
+        tokens: tokens.slice(0, MAX_TOKEN_CHOICES).map((x) => ({ ...x, label: `${x.name}${showOrg ? ` (${x.org})` : ''}${x.owner ? ` · ${x.owner}` : ''}`, selected: c.picked.tokens.includes(x.id) })),
         teams: teams.map((x) => ({ ...x, label: `${x.name}${showOrg ? ` (${x.org})` : ''}`, selected: c.picked.teams.includes(x.id) })),
         tags: [...new Set([...tags, ...c.picked.tags])].sort().map((x) => ({ value: x, selected: c.picked.tags.includes(x) })),
+        // Long lists get a box that narrows them (a global admin's keys are thousands).
+        findTokens: tokens.length > FIND_FROM,
+        tokensCut: tokens.length > MAX_TOKEN_CHOICES ? MAX_TOKEN_CHOICES : 0,
+        findTeams: teams.length > FIND_FROM,
       },
       kpi: {
         ...figures(totals),
