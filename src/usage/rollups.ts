@@ -353,7 +353,7 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
                 ${FULL.measures.map((m) => MEASURE[m].raw).join(', ')}
            from request_log
           where created_at >= $1 and created_at < $2
-          group by ${FULL.dims.map((_, i) => i + 2).join(', ')}, 1
+          group by 1, ${FULL.dims.map((_, i) => i + 2).join(', ')}
           order by 1`,
         [from, to],
       );
