@@ -546,6 +546,15 @@ describe('usage analytics pages', () => {
       const expA = await raw(`select to_char(date_trunc('day', l.created_at at time zone 'Asia/Kolkata'), 'YYYY-MM-DD') as d, coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as n
           ${FROM} where ${cond} group by 1, 2`);
       expect(activity.map((a) => [a.bucket_start, a.model, Number(a.requests)]).sort()).toEqual(expA.map((a) => [a.d, a.id, a.n]).sort());
+      // In a whole-hour zone the days come from day and hour rollups: the same per model and day.
+      for (const tz of ['America/New_York', 'Asia/Tokyo']) {
+        const local = parseCsv((await alice.get(`/ui/me/activity.csv?range=30d&tz=${encodeURIComponent(tz)}`).expect(200)).text);
+        const since = `(date_trunc('day', now() at time zone '${tz}') - interval '29 days') at time zone '${tz}'`;
+        const expL = await raw(`select to_char(date_trunc('day', l.created_at at time zone '${tz}'), 'YYYY-MM-DD') as d, coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as n
+            ${FROM} where ${mine('alice@acme.test', s.user.alice, [s.org.acme])} and l.created_at >= ${since} group by 1, 2`);
+        expect(local.map((a) => [a.bucket_start, a.model, Number(a.requests)]).sort()).toEqual(expL.map((a) => [a.d, a.id, a.n]).sort());
+        expect(expL.length).toBeGreaterThan(1);
+      }
       // The timeline lists the latest minutes first, in the viewer's zone.
       const [latest] = await raw(`select to_char(date_trunc('minute', max(l.created_at)) at time zone 'Asia/Kolkata', 'YYYY-MM-DD HH24:MI') as at ${FROM} where ${cond}`);
       expect(page.text).toMatch(new RegExp(`<ol class="timeline"[^>]*>\\s*<li data-minute="[^"]+"><time datetime="[^"]+">${latest.at}</time>`));

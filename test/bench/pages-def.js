@@ -159,6 +159,21 @@ const READS = {
     void axis;
     await repo.activeUsersSeries(c.filter, c.range); // activity.json
   },
+  async peopleTeams(repo, c) {
+    const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
+    const [, , table] = await Promise.all([
+      repo.totals(c.filter, false),
+      repo.activeUsers(c.filter),
+      repo.people(c.filter, 'team', opts),
+      repo.axis(c.range),
+      repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
+      repo.teams(c.scope.orgIds),
+      repo.tags(c.scope.orgIds, c.scope.person),
+    ]);
+    const keys = table.rows.map((r) => r.key);
+    await Promise.all([repo.modelsOf(c.filter, 'team', keys), repo.trendOf(c.filter, c.range, 'team', keys)]);
+    await Promise.all([repo.series(c.filter, c.range, 'team'), repo.teams(c.scope.orgIds)]); // activity.json
+  },
   async adoption(repo, c) {
     const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true };
     // Unsearched, the table's total is the number of active people (no activeUsers read).
@@ -217,6 +232,7 @@ const PAGES = [
   },
   { name: 'usage', group: 'usage', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/usage?${qs(rangeQuery('usage', r))}`, raw: raw('usage', 'usage', scopeOf) },
   { name: 'usage/people', group: 'people', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/usage/people?${qs(rangeQuery('people', r))}`, raw: raw('people', 'people', scopeOf) },
+  { name: 'people/team', group: 'people', roles: ['globalAdmin', 'orgAdmin'], url: (r) => `/ui/usage/people?${qs({ view: 'team', ...rangeQuery('people', r) })}`, raw: raw('people', 'peopleTeams', scopeOf) },
   { name: 'adoption', group: 'adoption', roles: ['globalAdmin', 'orgAdmin'], url: (r) => `/ui/adoption?${qs(rangeQuery('adoption', r))}`, raw: raw('adoption', 'adoption', scopeOf) },
   { name: 'models', group: 'models', roles: ['globalAdmin', 'orgAdmin', 'member'], url: (r) => `/ui/models?${qs(rangeQuery('models', r))}`, raw: raw('models', 'models', scopeOf) },
 ];
@@ -288,6 +304,8 @@ async function checkRaw(pool, ctx) {
       activeUsers: (r, ff) => r.activeUsers(ff),
       people: (r, ff) => r.people(ff, 'user', { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: range.tz, identity: range.identity } }),
       series: (r, ff) => r.series(ff, range),
+      teamSeries: (r, ff) => r.series(ff, range, 'team'),
+      modelSeries: (r, ff) => r.series(ff, range, 'model'),
       activeUsersSeries: (r, ff) => r.activeUsersSeries(ff, range),
     };
     for (const [name, read] of Object.entries(reads)) {
