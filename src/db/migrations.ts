@@ -16,6 +16,7 @@ import { Migration20261215000000_analytics_active_day } from '../../migrations/M
 import { Migration20261216000000_analytics_person_model_month } from '../../migrations/Migration20261216000000_analytics_person_model_month';
 import { Migration20261217000000_analytics_people } from '../../migrations/Migration20261217000000_analytics_people';
 import { Migration20261218000000_export_sessions } from '../../migrations/Migration20261218000000_export_sessions';
+import { Migration20261219000000_analytics_team } from '../../migrations/Migration20261219000000_analytics_team';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -40,4 +41,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261216000000_analytics_person_model_month', class: Migration20261216000000_analytics_person_model_month },
   { name: 'Migration20261217000000_analytics_people', class: Migration20261217000000_analytics_people },
   { name: 'Migration20261218000000_export_sessions', class: Migration20261218000000_export_sessions },
+  { name: 'Migration20261219000000_analytics_team', class: Migration20261219000000_analytics_team },
 ];

@@ -203,9 +203,11 @@ type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tag
 /** The rollup tables (see rollups.ts) and what each can answer. */
 const TABLES: { name: string; grains: readonly Grain[]; has: readonly Need[] }[] = [
   { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency', 'sums'] },
+  { name: 'usage_team', grains: ['hour', 'day', 'month'], has: ['team', 'sums'] },
   { name: 'usage_token', grains: ['hour', 'day'], has: ['team', 'token', 'sums'] },
   { name: 'usage_person', grains: ['hour', 'day', 'month'], has: ['team', 'token', 'person', 'sums'] },
   // Requests only (no failures, tokens or cost).
+  { name: 'usage_team_model', grains: ['day', 'month'], has: ['team', 'model'] },
   { name: 'usage_person_model', grains: ['day', 'month'], has: ['team', 'token', 'person', 'model'] },
   { name: 'usage_rollup', grains: ['minute', 'hour', 'day'], has: ['team', 'token', 'person', 'model', 'endpoint', 'status', 'tags', 'latency', 'sums'] },
 ];
