@@ -928,8 +928,8 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
     }
   }
   // With `keep`, only those dimensions: the hour rows are summed over the others before each is
-  // counted for two local days (a team chart over all organizations: 150 hour buckets of every
-  // token's rows, 180,000 rows, become 7,500).
+  // counted for two local days (a chart per model: one row per model and hour, not one per model,
+  // endpoint class, status class and organization).
   const cols = keep ?? fam.dims;
   const dims = cols.map((c) => `r.${c}`).join(', ');
   const narrow = narrowing(f, s);
