@@ -781,13 +781,28 @@ export class AnalyticsRepository {
 
   /** The latest minutes with activity, per model: the dashboard's recent activity timeline. */
   async recentActivity(f: RollupFilter, limit: number): Promise<({ t: Date; provider: string; model: string } & Measures)[]> {
-    const s = new Sql();
-    const r = await this.pool.query(
-      `select r.bucket, r.provider, r.model, ${MEASURE_SUMS()} from usage_rollup_minute r where ${where({ ...f, source: 'minute' }, s)}
-        group by 1, 2, 3 order by 1 desc, 4 desc, 2, 3 limit ${Math.min(Math.max(1, limit), 1000)}`,
-      s.params,
-    );
-    return r.rows.map((x) => ({ t: new Date(x.bucket), provider: x.provider, model: x.model, ...measures(x) }));
+    const n = Math.min(Math.max(1, limit), 1000);
+    const latest = async (from: Date) => {
+      const s = new Sql();
+      const r = await this.pool.query(
+        `select r.bucket, r.provider, r.model, ${MEASURE_SUMS()} from usage_rollup_minute r where ${where({ ...f, from, source: 'minute' }, s)}
+          group by 1, 2, 3 order by 1 desc, 4 desc, 2, 3 limit ${n}`,
+        s.params,
+      );
+      return r.rows.map((x) => ({ t: new Date(x.bucket), provider: x.provider, model: x.model, ...measures(x) }));
+    };
+    // Someone in the middle of their work has that many busy minutes in the last hour or day, and
+    // they come before any earlier one: read those first (a day is 1,400 minute rows for a busy
+    // person, a month 40,000), the whole range only when they hold fewer. (Ranges to the end of
+    // today end later than now; request times come from this clock.)
+    const end = Math.min(f.to.getTime(), Date.now());
+    for (const back of [HOUR_MS, DAY_MS]) {
+      const from = new Date(end - back);
+      if (from <= f.from) break;
+      const rows = await latest(from);
+      if (rows.length >= n) return rows;
+    }
+    return latest(f.from);
   }
 
   // Names for filters and headings -----------------------------------------------------------
