@@ -5,6 +5,7 @@ import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { signIn, TestSession } from './support/session';
 import { withDatabase } from './support/pg';
 import { UsageWriter } from '../src/usage/usage-writer.service';
+import { uuidv7 } from '../src/common/uuid';
 import { LiveUsageService } from '../src/usage/live-usage.service';
 import { measuresOf, rebuildRollups, ROLLUP_TABLES } from '../src/usage/rollups';
 
@@ -581,6 +582,28 @@ describe('usage analytics pages', () => {
       const page = await dave.get('/ui').expect(200);
       expect(page.text).toContain('data-testid="no-usage"');
       expect(page.text).toContain('href="/ui/tokens"');
+    });
+
+    it("lists a busy person's latest minutes as raw rows order them (read from the last hour first)", async () => {
+      const writer = t.app.get(UsageWriter);
+      const now = Date.now();
+      for (let i = 0; i < 45; i++) {
+        writer.admit();
+        writer.record({
+          id: uuidv7(), createdAt: new Date(now - (i + 1) * 60_000), requestId: `busy-${i}`, orgId: s.org.acme, teamId: s.team.core, tokenId: s.token.alice.id,
+          ownerUserId: s.user.alice, serviceAccountId: null, endUser: null, sessionId: null, client: null, clientDevice: null, tags: null,
+          provider: 'fake', model: i % 3 ? 'm2' : 'm1', endpoint: 'chat', stream: false, status: 200, errorType: null, cancelled: false,
+          latencyMs: 50, ttftMs: null, inputTokens: 10 + i, outputTokens: 5, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, costMicros: 100,
+          usageEstimated: false, toolsOffered: null, toolEvents: [],
+        });
+      }
+      await writer.drain();
+      const page = await alice.get('/ui?range=24h&tz=UTC').expect(200);
+      const shown = [...page.text.matchAll(/<li data-minute="([^"]+)"><time[^>]*>[^<]*<\/time> <span class="chip">([^<]+)<\/span>\s*<span data-col="requests" data-value="(\d+)"/g)].map((m) => [m[1], m[2], Number(m[3])]);
+      const exp = await raw(`select date_trunc('minute', l.created_at) as m, coalesce(provider, '') || '/' || coalesce(model, '') as id, count(*)::int as n ${FROM}
+          where ${mine('alice@acme.test', s.user.alice, [s.org.acme])} and l.created_at >= now() - interval '24 hours' group by 1, 2 order by 1 desc, 3 desc, 2 limit 20`);
+      expect(shown).toHaveLength(20);
+      expect(shown).toEqual(exp.map((e) => [new Date(e.m).toISOString(), e.id, e.n]));
     });
   });
 
