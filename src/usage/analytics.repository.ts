@@ -200,6 +200,19 @@ function axisCte(r: AnalyticsRange, s: Sql, tz: () => string): string {
 /** What a query groups or filters by, beyond organization and time. */
 type Need = 'team' | 'token' | 'person' | 'model' | 'endpoint' | 'status' | 'tags' | 'latency' | 'sums';
 
+/** A series split: what it needs of a rollup, the columns it groups by and its key (rows aliased `r`). */
+interface Split {
+  needs: Need[];
+  cols: string[];
+  key: string;
+}
+const SPLITS: Record<'team' | 'model' | 'status', Split> = {
+  team: { needs: ['team'], cols: ['team_id'], key: 'r.team_id::text' },
+  model: { needs: ['model'], cols: ['provider', 'model'], key: `r.provider || '/' || r.model` },
+  status: { needs: ['status'], cols: ['status_class'], key: 'r.status_class' },
+};
+const NO_SPLIT: Split = { needs: [], cols: [], key: `''` };
+
 /** The rollup tables (see rollups.ts) and what each can answer. */
 const TABLES: { name: string; grains: readonly Grain[]; has: readonly Need[] }[] = [
   { name: 'usage_summary', grains: ['hour', 'day'], has: ['model', 'endpoint', 'status', 'latency', 'sums'] },
@@ -383,11 +396,9 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
-    const dim = split === 'team' ? 'r.team_id::text' : split === 'model' ? `r.provider || '/' || r.model` : split === 'status' ? 'r.status_class' : `''`;
-    const needs: Need[] = split === 'team' ? ['team'] : split === 'model' ? ['model'] : split === 'status' ? ['status'] : [];
+    const { needs, cols, key: dim } = split ? SPLITS[split] : NO_SPLIT;
     // Per local day: group by the split's own columns and make the key of the groups (not of every
     // row). An hour moved to its own local day leaves a group summing to nothing in the noon's: dropped.
-    const cols = split === 'team' ? ['team_id'] : split === 'model' ? ['provider', 'model'] : split === 'status' ? ['status_class'] : [];
     const local = localDayRows(f, range, s, needs, [], cols);
     const d = local
       ? `select r.b, ${dim} as k, r.requests, r.failures, r.input_tokens, r.output_tokens, r.cost_micros
@@ -934,7 +945,7 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
   for (let d = first; d < to; d += DAY_MS) {
     const noon = localDate(range.tz, d + 12 * HOUR_MS);
     days.push(new Date(d));
-    dayIs.push(localDay(d + 12 * HOUR_MS));
+    dayIs.push(new Date(midnight(range.tz, noon)));
     for (let h = d; h < d + DAY_MS && h < to; h += HOUR_MS) {
       if (localDate(range.tz, h) === noon) continue;
       hours.push(new Date(h));

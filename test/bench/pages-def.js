@@ -143,37 +143,8 @@ const READS = {
     await repo.series(c.filter, c.range); // requests.json
     await repo.models(c.filter); // models.json
   },
-  async people(repo, c) {
-    const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
-    // Unsearched, the user view counts its active people with the table's own total (no activeUsers read).
-    const [, table, axis] = await Promise.all([
-      repo.totals(c.filter, false),
-      repo.people(c.filter, 'user', opts),
-      repo.axis(c.range),
-      repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
-      repo.teams(c.scope.orgIds),
-      repo.tags(c.scope.orgIds, c.scope.person),
-    ]);
-    const keys = table.rows.map((r) => r.key);
-    await Promise.all([repo.modelsOf(c.filter, 'user', keys), repo.trendOf(c.filter, c.range, 'user', keys)]);
-    void axis;
-    await repo.activeUsersSeries(c.filter, c.range); // activity.json
-  },
-  async peopleTeams(repo, c) {
-    const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
-    const [, , table] = await Promise.all([
-      repo.totals(c.filter, false),
-      repo.activeUsers(c.filter),
-      repo.people(c.filter, 'team', opts),
-      repo.axis(c.range),
-      repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
-      repo.teams(c.scope.orgIds),
-      repo.tags(c.scope.orgIds, c.scope.person),
-    ]);
-    const keys = table.rows.map((r) => r.key);
-    await Promise.all([repo.modelsOf(c.filter, 'team', keys), repo.trendOf(c.filter, c.range, 'team', keys)]);
-    await Promise.all([repo.series(c.filter, c.range, 'team'), repo.teams(c.scope.orgIds)]); // activity.json
-  },
+  people: (repo, c) => peopleReads(repo, c, 'user'),
+  peopleTeams: (repo, c) => peopleReads(repo, c, 'team'),
   async adoption(repo, c) {
     const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true };
     // Unsearched, the table's total is the number of active people (no activeUsers read).
@@ -192,6 +163,26 @@ const READS = {
     await repo.series(c.filter, c.range, 'model'); // activity.json
   },
 };
+
+/** The people page in either view (people-page.service.ts page, decorate and activityChart). */
+async function peopleReads(repo, c, view) {
+  const opts = { sort: 'requests', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity } };
+  // Unsearched, the user view counts its active people with the table's own total (no activeUsers read).
+  const [, , table] = await Promise.all([
+    repo.totals(c.filter, false),
+    view === 'user' ? null : repo.activeUsers(c.filter),
+    repo.people(c.filter, view, opts),
+    repo.axis(c.range),
+    repo.tokens(c.scope.orgIds, c.scope.person ? c.scope.person.userId ?? NONE : null),
+    repo.teams(c.scope.orgIds),
+    repo.tags(c.scope.orgIds, c.scope.person),
+  ]);
+  const keys = table.rows.map((r) => r.key);
+  await Promise.all([repo.modelsOf(c.filter, view, keys), repo.trendOf(c.filter, c.range, view, keys)]);
+  // activity.json
+  if (view === 'user') await repo.activeUsersSeries(c.filter, c.range);
+  else await Promise.all([repo.series(c.filter, c.range, 'team'), repo.teams(c.scope.orgIds)]);
+}
 
 /** Scope of a role on the usage-style pages (AnalyticsScopes.resolve with org=all). */
 function scopeOf(role, ctx) {
