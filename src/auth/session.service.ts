@@ -128,9 +128,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
       u_display_name: string | null;
       u_admin: boolean | null;
       u_orgs: OrgAccess[] | null;
-    }>(
-      // Roles are read on every request (a demotion takes effect at once), in this one statement.
-      `select s.user_id, s.csrf_token, s.data, s.via, s.created_at, s.last_seen_at, s.expires_at,
+    }>({
+      // Roles are read on every request (a demotion takes effect at once), in this one statement;
+      // prepared once per connection (its planning was half of its 0.65 ms here).
+      name: 'session-load',
+      text: `select s.user_id, s.csrf_token, s.data, s.via, s.created_at, s.last_seen_at, s.expires_at,
               u.id as u_id, u.email as u_email, u.display_name as u_display_name, u.is_global_admin as u_admin,
               case when u.id is not null then
                 (select coalesce(json_agg(json_build_object('orgId', m.org_id, 'slug', o.slug, 'name', o.name, 'role', m.role) order by o.slug), '[]'::json)
@@ -138,8 +140,8 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
               end as u_orgs
          from auth_session s left join app_user u on u.id = s.user_id
         where s.id_hash = $1`,
-      [idHash],
-    );
+      values: [idHash],
+    });
     const row = r.rows[0];
     if (!row) return null;
     const idleExpired = row.user_id !== null && now.getTime() - row.last_seen_at.getTime() > this.rt.env.SESSION_IDLE_TIMEOUT;

@@ -17,6 +17,7 @@ import { Migration20261216000000_analytics_person_model_month } from '../../migr
 import { Migration20261217000000_analytics_people } from '../../migrations/Migration20261217000000_analytics_people';
 import { Migration20261218000000_export_sessions } from '../../migrations/Migration20261218000000_export_sessions';
 import { Migration20261219000000_analytics_team } from '../../migrations/Migration20261219000000_analytics_team';
+import { Migration20261220000000_analytics_isum } from '../../migrations/Migration20261220000000_analytics_isum';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -42,4 +43,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261217000000_analytics_people', class: Migration20261217000000_analytics_people },
   { name: 'Migration20261218000000_export_sessions', class: Migration20261218000000_export_sessions },
   { name: 'Migration20261219000000_analytics_team', class: Migration20261219000000_analytics_team },
+  { name: 'Migration20261220000000_analytics_isum', class: Migration20261220000000_analytics_isum },
 ];

@@ -133,7 +133,7 @@ const PERSON_R = personOf('r');
 function peopleCte(src: string, extra: { expr: string; as: string }[], sums: string): string {
   const cols = extra.map((e) => `${e.expr} as ${e.as}`);
   return `x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} collate "C" as eu${cols.length ? ', ' + cols.join(', ') : ''}, ${sums}
-                  from ${src} r group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')} having sum(r.requests) > 0),
+                  from ${src} r group by ${[1, 2, 3, ...extra.map((_, i) => i + 4)].join(', ')} having isum(r.requests) > 0),
           p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
 }
 
@@ -141,9 +141,10 @@ function peopleCte(src: string, extra: { expr: string; as: string }[], sums: str
 const TOKEN_BIN = (tokens: string) =>
   `case when ${tokens} < 1000 then 0 when ${tokens} < 10000 then 1 when ${tokens} < 100000 then 2 when ${tokens} < 1000000 then 3 when ${tokens} < 10000000 then 4 else 5 end`;
 
+/** Sums of the counters, as bigints (`isum`, migration Migration20261220000000_analytics_isum: `sum` would make numerics). */
 const MEASURE_SUMS = (a = 'r') =>
-  `sum(${a}.requests)::bigint as requests, sum(${a}.failures)::bigint as failures, sum(${a}.input_tokens)::bigint as input_tokens,
-   sum(${a}.output_tokens)::bigint as output_tokens, sum(${a}.cost_micros)::bigint as cost_micros`;
+  `isum(${a}.requests) as requests, isum(${a}.failures) as failures, isum(${a}.input_tokens) as input_tokens,
+   isum(${a}.output_tokens) as output_tokens, isum(${a}.cost_micros) as cost_micros`;
 
 const measures = (x: Record<string, unknown>): Measures => ({
   requests: N(x.requests),
@@ -377,8 +378,8 @@ export class AnalyticsRepository {
   async totals(f: RollupFilter, latency = true): Promise<Totals> {
     const s = new Sql();
     const lat = latency
-      ? `sum(r.latency_ms_sum) filter (where r.endpoint_class = 'completion') as lat_c, sum(r.requests) filter (where r.endpoint_class = 'completion') as n_c,
-         sum(r.latency_ms_sum) filter (where r.endpoint_class = 'embedding') as lat_e, sum(r.requests) filter (where r.endpoint_class = 'embedding') as n_e`
+      ? `sum(r.latency_ms_sum) filter (where r.endpoint_class = 'completion') as lat_c, isum(r.requests) filter (where r.endpoint_class = 'completion') as n_c,
+         sum(r.latency_ms_sum) filter (where r.endpoint_class = 'embedding') as lat_e, isum(r.requests) filter (where r.endpoint_class = 'embedding') as n_e`
       : 'null as lat_c, null as n_c, null as lat_e, null as n_e';
     const r = await this.pool.query(
       `select ${MEASURE_SUMS()}, ${lat}
@@ -403,9 +404,9 @@ export class AnalyticsRepository {
     const d = local
       ? `select r.b, ${dim} as k, r.requests, r.failures, r.input_tokens, r.output_tokens, r.cost_micros
            from (select r.b, ${[...cols.map((c) => `r.${c}`), MEASURE_SUMS()].join(', ')} from ${local} r group by r.b${cols.map((c) => `, r.${c}`).join('')}
-                 having sum(r.requests) <> 0) r`
-      : `select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, sum(x.requests) as requests, sum(x.failures) as failures,
-                sum(x.input_tokens) as input_tokens, sum(x.output_tokens) as output_tokens, sum(x.cost_micros) as cost_micros
+                 having isum(r.requests) <> 0) r`
+      : `select ${bucketExpr(range.unit, 'x.bucket', tz, range.identity)} as b, x.k, isum(x.requests) as requests, isum(x.failures) as failures,
+                isum(x.input_tokens) as input_tokens, isum(x.output_tokens) as output_tokens, isum(x.cost_micros) as cost_micros
            from (select r.bucket, ${dim} as k, ${MEASURE_SUMS()} from ${table(f, needs)} r where ${where(f, s)} group by 1, 2) x
           group by 1, 2`;
     const r = await this.pool.query(
@@ -470,7 +471,7 @@ export class AnalyticsRepository {
                 per as (select bit_or((case when x.active_hours & sb.m1 <> 0 then sb.b1 else 0 end) | (case when x.active_hours & sb.m2 <> 0 then sb.b2 else 0 end)) as days
                           from x join sb on sb.d = x.bucket group by x.person),
                 -- Every day's count in one pass over the people (not one join probe per person and day).
-                c as (select array[${Array.from({ length: days }, (_, i) => `sum((per.days >> ${i}) & 1)`).join(', ')}] as n from per)
+                c as (select array[${Array.from({ length: days }, (_, i) => `isum((per.days >> ${i}) & 1)`).join(', ')}] as n from per)
            select ax.b, coalesce(c.n[ax.i + 1], 0)::int as users from ax cross join c order by 1`
         : `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
@@ -486,7 +487,7 @@ export class AnalyticsRepository {
     // Per UTC day, the 24 hours' counts in one pass over its people (not a join of every hour with every person).
     const r = await this.pool.query(
       `with ${axis}, x as (${x}),
-            c as (select x.bucket, array[${Array.from({ length: 24 }, (_, h) => `sum((x.active_hours >> ${h}) & 1)`).join(', ')}] as n from x group by 1)
+            c as (select x.bucket, array[${Array.from({ length: 24 }, (_, h) => `isum((x.active_hours >> ${h}) & 1)`).join(', ')}] as n from x group by 1)
        select axis.b, coalesce(c.n[extract(hour from axis.b at time zone 'UTC')::int + 1], 0)::int as users
          from axis left join c on c.bucket = date_trunc('day', axis.b at time zone 'UTC') at time zone 'UTC' order by 1`,
       s.params,
@@ -511,7 +512,7 @@ export class AnalyticsRepository {
     const s = new Sql();
     const r = await this.pool.query(
       peopleKeyed(f)
-        ? `select count(*)::int as n from (select r.person from ${peopleRows(f, s)} r group by 1 having sum(r.requests) > 0) x`
+        ? `select count(*)::int as n from (select r.person from ${peopleRows(f, s)} r group by 1 having isum(r.requests) > 0) x`
         : `with ${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'count(*) as n')}
            select count(distinct person)::int as n from p`,
       s.params,
@@ -523,7 +524,7 @@ export class AnalyticsRepository {
   async models(f: RollupFilter): Promise<ModelUsage[]> {
     const s = new Sql();
     const r = await this.pool.query(
-      `select r.provider, r.model, ${MEASURE_SUMS()} from ${rows(f, s, ['model'], { mix: true })} r group by 1, 2 having sum(r.requests) > 0 order by 3 desc, 1, 2`,
+      `select r.provider, r.model, ${MEASURE_SUMS()} from ${rows(f, s, ['model'], { mix: true })} r group by 1, 2 having isum(r.requests) > 0 order by 3 desc, 1, 2`,
       s.params,
     );
     return r.rows.map((x) => ({ provider: x.provider, model: x.model, ...measures(x) }));
@@ -539,19 +540,19 @@ export class AnalyticsRepository {
     if (level === 'org') {
       body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
                      g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${rows(f, s, [], { mix: true })} r group by 1 having sum(r.requests) > 0) g
+                from (select r.org_id::text as k, ${MEASURE_SUMS()} from ${rows(f, s, [], { mix: true })} r group by 1 having isum(r.requests) > 0) g
                 left join organization og on og.id = g.k::uuid`;
     } else if (level === 'token') {
       body = `select g.k, coalesce(t.name, case when g.k = '${NONE_UUID}' then '(no token)' else '(deleted token)' end) as name, null::text as slug,
                      u.email as owner_email, sa.name as service_account, g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${rows(f, s, ['token'], { mix: true })} r group by 1, 2 having sum(r.requests) > 0) g
+                from (select r.token_id::text as k, r.org_id, ${MEASURE_SUMS()} from ${rows(f, s, ['token'], { mix: true })} r group by 1, 2 having isum(r.requests) > 0) g
                 left join api_token t on t.id = g.k::uuid and t.org_id = g.org_id
                 left join app_user u on u.id = t.owner_user_id
                 left join service_account sa on sa.id = t.service_account_id and sa.org_id = g.org_id`;
     } else {
       body = `select g.k, case when g.k = '' then '(no user_id)' else g.k end as name, null::text as slug, null::text as owner_email, null::text as service_account,
                      g.requests, g.failures, g.input_tokens, g.output_tokens, g.cost_micros
-                from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1 having sum(r.requests) > 0) g`;
+                from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1 having isum(r.requests) > 0) g`;
     }
     const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
@@ -589,7 +590,7 @@ export class AnalyticsRepository {
     // Active days need the viewer's day of each row, so no whole-UTC-day shortcut then.
     const keyed = peopleKeyed(f) && !o.activeDays;
     const base = keyed
-      ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having sum(r.requests) > 0)`
+      ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having isum(r.requests) > 0)`
       : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
          k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     const order: Record<PeopleSort, string> = { name: 'lower(name)', requests: 'requests', input: 'input_tokens', output: 'output_tokens', total: '(input_tokens + output_tokens)', cost: 'cost_micros' };
@@ -627,7 +628,7 @@ export class AnalyticsRepository {
       if (view === 'user') {
         // A person's team: the one most of their requests went to (ties: the smaller id).
         const per = o.activeDays
-          ? `pt as (select person, team_id, row_number() over (partition by person order by sum(requests) desc, team_id) as n from k group by 1, 2),
+          ? `pt as (select person, team_id, row_number() over (partition by person order by isum(requests) desc, team_id) as n from k group by 1, 2),
              per as (select k.person, ${MEASURE_SUMS('k')}, count(distinct k.d)::int as active_days, min(pt.team_id::text)::uuid as team_id
                        from k left join pt on pt.person = k.person and pt.n = 1 group by k.person)`
           : // People-keyed rows are grouped by person and team already; the others by who sent them (several per person).
@@ -693,12 +694,12 @@ export class AnalyticsRepository {
     const s = new Sql();
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, r.provider, r.model, sum(r.requests)::bigint as requests
+        ? `select r.team_id::text as k, r.provider, r.model, isum(r.requests) as requests
              from ${rows(f, s, ['team', 'model'], { requestsOnly: true, mix: true, branches: [`r.team_id::text = any(${s.p(keys)}::text[])`] })} r
-            group by 1, 2, 3 having sum(r.requests) > 0 order by 1, 4 desc, 2, 3`
-        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, sum(r.requests)::bigint as requests
-                        from ${rows(f, s, ['person', 'model'], { requestsOnly: true, mix: true, branches: personBranches(s, keys) })} r group by 1, 2, 3, 4, 5 having sum(r.requests) > 0)
-           select ${PERSON} as k, x.provider, x.model, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id
+            group by 1, 2, 3 having isum(r.requests) > 0 order by 1, 4 desc, 2, 3`
+        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, r.provider, r.model, isum(r.requests) as requests
+                        from ${rows(f, s, ['person', 'model'], { requestsOnly: true, mix: true, branches: personBranches(s, keys) })} r group by 1, 2, 3, 4, 5 having isum(r.requests) > 0)
+           select ${PERSON} as k, x.provider, x.model, isum(x.requests) as requests from x left join app_user o on o.id = x.owner_user_id
             group by 1, 2, 3 order by 1, 4 desc, 2, 3`,
       s.params,
     );
@@ -717,10 +718,10 @@ export class AnalyticsRepository {
     const [src, b] = local ? [local, 'r.b'] : [rows(f, s, needs, { branches }), bucketExpr(range.unit, 'r.bucket', tz, range.identity)];
     const r = await this.pool.query(
       view === 'team'
-        ? `select r.team_id::text as k, ${b} as b, sum(r.requests)::bigint as requests from ${src} r group by 1, 2`
-        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, sum(r.requests)::bigint as requests
+        ? `select r.team_id::text as k, ${b} as b, isum(r.requests) as requests from ${src} r group by 1, 2`
+        : `with x as (select r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu, ${b} as b, isum(r.requests) as requests
                         from ${src} r group by 1, 2, 3, 4)
-           select ${PERSON} as k, x.b, sum(x.requests)::bigint as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
+           select ${PERSON} as k, x.b, isum(x.requests) as requests from x left join app_user o on o.id = x.owner_user_id group by 1, 2`,
       s.params,
     );
     const want = new Set(keys);
@@ -739,9 +740,9 @@ export class AnalyticsRepository {
   async tokenDistribution(f: RollupFilter): Promise<{ bin: number; users: number }[]> {
     const s = new Sql();
     const t = peopleKeyed(f)
-      ? `t as (select r.person, sum(r.input_tokens + r.output_tokens)::bigint as tokens from ${peopleRows(f, s)} r group by 1 having sum(r.requests) > 0)`
-      : `${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'sum(r.input_tokens + r.output_tokens)::bigint as tokens')},
-         t as (select person, sum(tokens) as tokens from p group by 1)`;
+      ? `t as (select r.person, isum(r.input_tokens + r.output_tokens) as tokens from ${peopleRows(f, s)} r group by 1 having isum(r.requests) > 0)`
+      : `${peopleCte(rows(f, s, ['person'], { mix: true }), [], 'isum(r.input_tokens + r.output_tokens) as tokens')},
+         t as (select person, isum(tokens) as tokens from p group by 1)`;
     const r = await this.pool.query(`with ${t} select ${TOKEN_BIN('tokens')} as bin, count(*)::int as users from t group by 1 order by 1`, s.params);
     return r.rows.map((x) => ({ bin: N(x.bin), users: N(x.users) }));
   }
@@ -969,8 +970,9 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
     const at = s.p(hours);
     const hourMap = `unnest(${at}::timestamptz[], ${s.p(hourIs)}::timestamptz[], ${s.p(hourNoonIs)}::timestamptz[]) m(h, own, noon)`;
     for (const w of each([`r.bucket = any(${at}::timestamptz[])`])) {
+      // Latency sums are double precision (plain sum); the counters bigints (isum).
       const src = keep
-        ? `(select r.bucket, ${[dims, ...fam.measures.map((m) => `sum(r.${m})::bigint as ${m}`)].filter(Boolean).join(', ')}
+        ? `(select r.bucket, ${[dims, ...fam.measures.map((m) => `${m.endsWith('_ms_sum') ? 'sum' : 'isum'}(r.${m}) as ${m}`)].filter(Boolean).join(', ')}
               from ${fam.name}_hour r where ${w} group by r.bucket${cols.map((c) => `, r.${c}`).join('')}) r`
         : `${fam.name}_hour r`;
       parts.push(`select v.b, ${[dims, ...fam.measures.map((m) => `v.sign * r.${m} as ${m}`)].filter(Boolean).join(', ')}
