@@ -287,6 +287,22 @@ async function main() {
   log(`signed in: ${Object.entries(people).map(([r, p]) => `${ROLE_LABEL[r]} ${p.email}`).join(', ')}`);
   const ctx = { people, orgs: E.orgs };
 
+  // The floor: what any signed-in request costs before it reads or renders anything (the session
+  // statement, routing, the response), measured on /ui/live (an in-memory version). A page with k
+  // charts costs at least (1 + k) floors at the client, so raw ÷ that is the most any page can be
+  // "faster than raw": below 50 the target cannot be met by faster reads.
+  const floor = {};
+  for (const role of Object.keys(people)) {
+    const samples = [];
+    for (let i = 0; i < 220; i++) {
+      const r = await http('GET', '/ui/live?org=all', { headers: { cookie: cookies[role], accept: 'application/json' } });
+      if (r.status !== 200) throw new BenchAbort(`/ui/live as ${ROLE_LABEL[role]}: HTTP ${r.status}`);
+      if (i >= 20) samples.push(r.ms);
+    }
+    floor[role] = stats95(samples);
+  }
+  log(`floor (a signed-in request that reads nothing, /ui/live): ${Object.entries(floor).map(([r, x]) => `${ROLE_LABEL[r]} p50 ${f(x.p50, 2)} p95 ${f(x.p95, 2)} ms`).join(', ')}`);
+
   // ----- 2a. pages -----
   const pages = PAGES.filter((p) => !CFG.pages || CFG.pages.includes(p.name));
   const missing = {};
@@ -457,19 +473,21 @@ async function main() {
   out.push('');
   out.push(`Pages: server time in ms at the client on loopback (${CFG.warmup} warm-up + ${CFG.n} measured each); "page+charts p50" is what a browser waits for; raw = the same numbers from request_log`);
   const rows = [];
+  const ceilingOf = (c) => (c.raw && Number.isFinite(c.raw.p50) && floor[c.role] ? c.raw.p50 / ((1 + c.result.charts.length) * floor[c.role].p50) : NaN);
   for (const c of combos) {
     if (!c.result) continue;
     const r = c.result;
     if (r.status !== 200) {
-      rows.push([c.page.name, c.range, ROLE_LABEL[c.role], '', `HTTP ${r.status}`, '', '', '', '', '', '', '', '']);
+      rows.push([c.page.name, c.range, ROLE_LABEL[c.role], '', `HTTP ${r.status}`, '', '', '', '', '', '', '', '', '']);
       continue;
     }
     const charts95 = r.charts.length ? Math.max(...r.charts.map((x) => x.p95)) : NaN;
     const ratio = c.raw && Number.isFinite(c.raw.p50) ? c.raw.p50 / r.totalP50 : NaN;
     const ok = r.worstP95 < CFG.targets.p95Ms && (!Number.isFinite(ratio) || ratio >= CFG.targets.rawRatio);
-    rows.push([c.page.name, c.range, ROLE_LABEL[c.role], r.page.n, f(r.page.p50, 1), f(r.page.p95, 1), f(r.partial.p50, 1), f(r.partial.p95, 1), r.charts.length ? `${r.charts.length}× ${f(charts95, 1)}` : '—', f(r.totalP50, 1), c.raw?.n ? `${f(c.raw.p50, 0)} (${c.raw.from !== c.range ? `=${c.raw.from}` : c.raw.n})` : c.raw?.skipped ? 'no time' : '—', f(ratio, 0), ok ? 'ok' : 'MISS']);
+    rows.push([c.page.name, c.range, ROLE_LABEL[c.role], r.page.n, f(r.page.p50, 1), f(r.page.p95, 1), f(r.partial.p50, 1), f(r.partial.p95, 1), r.charts.length ? `${r.charts.length}× ${f(charts95, 1)}` : '—', f(r.totalP50, 1), c.raw?.n ? `${f(c.raw.p50, 0)} (${c.raw.from !== c.range ? `=${c.raw.from}` : c.raw.n})` : c.raw?.skipped ? 'no time' : '—', f(ratio, 0), f(ceilingOf(c), 0), ok ? 'ok' : 'MISS']);
   }
-  out.push(table(['page', 'range', 'role', 'n', 'page p50', 'page p95', 'partial p50', 'partial p95', 'charts p95', 'page+charts p50', 'raw p50 (n)', 'raw/page', `p95<${CFG.targets.p95Ms} & ≥${CFG.targets.rawRatio}×`], rows));
+  out.push(table(['page', 'range', 'role', 'n', 'page p50', 'page p95', 'partial p50', 'partial p95', 'charts p95', 'page+charts p50', 'raw p50 (n)', 'raw/page', 'raw/floor', `p95<${CFG.targets.p95Ms} & ≥${CFG.targets.rawRatio}×`], rows));
+  out.push(`floor: a signed-in request that reads nothing (/ui/live), p50 ${Object.entries(floor).map(([r, x]) => `${ROLE_LABEL[r]} ${f(x.p50, 2)}`).join(', ')} ms; raw/floor = raw ÷ (1 + charts) floors, the most any page could reach`);
   if (rawCheck) out.push('', rawCheck.length ? `raw check MISMATCH (the raw side does not answer what the pages answer):\n  ${rawCheck.join('\n  ')}` : 'raw check: the repository reads give the same numbers on rollups and on raw rows (totals, models, top, active users, series for 3 scopes and ranges)');
   if (Object.keys(missing).length) out.push('', 'not measured (the page does not exist yet):', ...Object.entries(missing).map(([k, v]) => `  ${k}: ${v}`));
   const errs = combos.filter((c) => c.result?.errors?.length).map((c) => `  ${c.page.name} ${c.range} ${ROLE_LABEL[c.role]}: ${c.result.errors.join('; ')}`);
@@ -504,7 +522,8 @@ async function main() {
     data: { ...seeded.stats, params: seed.PARAMS, people: Object.fromEntries(Object.entries(people).map(([k, v]) => [k, v.email])) },
     missing,
     rawCheck,
-    pages: combos.filter((c) => c.result).map((c) => ({ page: c.page.name, range: c.range, role: c.role, url: c.url, ...c.result, raw: c.raw ?? null, rawRatio: c.raw && c.result.totalP50 ? round(c.raw.p50 / c.result.totalP50, 1) : null })),
+    floor,
+    pages: combos.filter((c) => c.result).map((c) => ({ page: c.page.name, range: c.range, role: c.role, url: c.url, ...c.result, raw: c.raw ?? null, rawRatio: c.raw && c.result.totalP50 ? round(c.raw.p50 / c.result.totalP50, 1) : null, rawCeiling: c.result.charts ? round(ceilingOf(c), 1) || null : null })),
     live,
   };
   const text = JSON.stringify(json, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? round(v, 3) : v));
