@@ -794,27 +794,25 @@ export class AnalyticsRepository {
   /** The latest minutes with activity, per model: the dashboard's recent activity timeline. */
   async recentActivity(f: RollupFilter, limit: number): Promise<({ t: Date; provider: string; model: string } & Measures)[]> {
     const n = Math.min(Math.max(1, limit), 1000);
-    const latest = async (from: Date) => {
-      const s = new Sql();
-      const r = await this.pool.query(
-        `select r.bucket, r.provider, r.model, ${MEASURE_SUMS()} from usage_rollup_minute r where ${where({ ...f, from, source: 'minute' }, s)}
-          group by 1, 2, 3 order by 1 desc, 4 desc, 2, 3 limit ${n}`,
-        s.params,
-      );
-      return r.rows.map((x) => ({ t: new Date(x.bucket), provider: x.provider, model: x.model, ...measures(x) }));
-    };
-    // Someone in the middle of their work has that many busy minutes in the last hour or day, and
-    // they come before any earlier one: read those first (a day is 1,400 minute rows for a busy
-    // person, a month 40,000), the whole range only when they hold fewer. (Ranges to the end of
-    // today end later than now; request times come from this clock.)
-    const end = Math.min(f.to.getTime(), Date.now());
-    for (const back of [HOUR_MS, DAY_MS]) {
-      const from = new Date(end - back);
-      if (from <= f.from) break;
-      const rows = await latest(from);
-      if (rows.length >= n) return rows;
-    }
-    return latest(f.from);
+    // The latest n rows are in the latest n busy minutes. Find the earliest of those first: each way
+    // of being the person's (owner, end user) read backwards on its own index, stopping after n
+    // distinct minutes (a busy person's day is 1,400 minute rows, a month 40,000), then sum only
+    // the rows from that minute on.
+    const s = new Sql();
+    const time = [`r.bucket >= ${s.p(f.from)}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`];
+    const rest = narrowing({ ...f, person: null }, s);
+    const email = f.person ? `lower(r.end_user) = ${s.p(f.person.email.toLowerCase())}` : null;
+    const ways = !f.person ? [null] : f.person.userId ? [`r.owner_user_id = ${s.p(f.person.userId)}::uuid`, email] : [email];
+    const busy = ways.map((w) => `(select distinct r.bucket from usage_rollup_minute r where ${[...time, ...rest, w].filter(Boolean).join(' and ')} order by 1 desc limit ${n})`);
+    const first = await this.pool.query(`select min(b.bucket) as t from (select bucket from (${busy.join(' union ')}) u order by 1 desc limit ${n}) b`, s.params);
+    if (!first.rows[0]?.t) return [];
+    const q = new Sql();
+    const r = await this.pool.query(
+      `select r.bucket, r.provider, r.model, ${MEASURE_SUMS()} from usage_rollup_minute r where ${where({ ...f, from: new Date(first.rows[0].t), source: 'minute' }, q)}
+        group by 1, 2, 3 order by 1 desc, 4 desc, 2, 3 limit ${n}`,
+      q.params,
+    );
+    return r.rows.map((x) => ({ t: new Date(x.bucket), provider: x.provider, model: x.model, ...measures(x) }));
   }
 
   // Names for filters and headings -----------------------------------------------------------
