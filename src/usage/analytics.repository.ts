@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
-import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable } from './rollups';
+import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
 import { localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
@@ -141,10 +141,8 @@ function peopleCte(src: string, extra: { expr: string; as: string }[], sums: str
 const TOKEN_BIN = (tokens: string) =>
   `case when ${tokens} < 1000 then 0 when ${tokens} < 10000 then 1 when ${tokens} < 100000 then 2 when ${tokens} < 1000000 then 3 when ${tokens} < 10000000 then 4 else 5 end`;
 
-/** Sums of the counters, as bigints (`isum`, migration Migration20261220000000_analytics_isum: `sum` would make numerics). */
-const MEASURE_SUMS = (a = 'r') =>
-  `isum(${a}.requests) as requests, isum(${a}.failures) as failures, isum(${a}.input_tokens) as input_tokens,
-   isum(${a}.output_tokens) as output_tokens, isum(${a}.cost_micros) as cost_micros`;
+/** Sums of the counters every page shows, as bigints (`sumOf`). */
+const MEASURE_SUMS = (a = 'r') => (['requests', 'failures', 'input_tokens', 'output_tokens', 'cost_micros'] as const).map((m) => `${sumOf(m, a)} as ${m}`).join(', ');
 
 const measures = (x: Record<string, unknown>): Measures => ({
   requests: N(x.requests),
@@ -167,14 +165,17 @@ function where(f: RollupFilter, s: Sql, a = 'r'): string {
   return [`${a}.bucket >= ${s.p(f.from)}::timestamptz`, `${a}.bucket < ${s.p(f.to)}::timestamptz`, ...narrowing(f, s, a)].join(' and ');
 }
 
+/** The ways a row of `a` is the person's: tokens they own, and requests whose end-user id is their email (either one is enough). */
+function personWays(person: NonNullable<RollupFilter['person']>, s: Sql, a = 'r'): string[] {
+  const email = `lower(${a}.end_user) = ${s.p(person.email.toLowerCase())}`;
+  return person.userId ? [`${a}.owner_user_id = ${s.p(person.userId)}::uuid`, email] : [email];
+}
+
 /** The filter's conditions other than time. */
 function narrowing(f: RollupFilter, s: Sql, a = 'r'): string[] {
   const parts: string[] = [];
   if (f.orgIds) parts.push(`${a}.org_id = any(${s.p(f.orgIds)}::uuid[])`);
-  if (f.person) {
-    const email = `lower(${a}.end_user) = ${s.p(f.person.email.toLowerCase())}`;
-    parts.push(f.person.userId ? `(${a}.owner_user_id = ${s.p(f.person.userId)}::uuid or ${email})` : email);
-  }
+  if (f.person) parts.push(`(${personWays(f.person, s, a).join(' or ')})`);
   if (f.tokenIds?.length) parts.push(`${a}.token_id = any(${s.p(f.tokenIds)}::uuid[])`);
   if (f.teamIds?.length) parts.push(`${a}.team_id = any(${s.p(f.teamIds)}::uuid[])`);
   if (f.tags?.length) parts.push(`${a}.tags && ${s.p(f.tags)}::text[]`);
@@ -783,10 +784,7 @@ export class AnalyticsRepository {
     const s = new Sql();
     const parts = [`s.last_at >= ${s.p(f.from)}::timestamptz`, `s.first_at < ${s.p(f.to)}::timestamptz`];
     if (f.orgIds) parts.push(`s.org_id = any(${s.p(f.orgIds)}::uuid[])`);
-    if (f.person) {
-      const email = `lower(s.end_user) = ${s.p(f.person.email.toLowerCase())}`;
-      parts.push(f.person.userId ? `(s.owner_user_id = ${s.p(f.person.userId)}::uuid or ${email})` : email);
-    }
+    if (f.person) parts.push(`(${personWays(f.person, s, 's').join(' or ')})`);
     const r = await this.pool.query(`select count(*)::int as n from session s where ${parts.join(' and ')}`, s.params);
     return N(r.rows[0].n);
   }
@@ -801,9 +799,8 @@ export class AnalyticsRepository {
     const s = new Sql();
     const time = [`r.bucket >= ${s.p(f.from)}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`];
     const rest = narrowing({ ...f, person: null }, s);
-    const email = f.person ? `lower(r.end_user) = ${s.p(f.person.email.toLowerCase())}` : null;
-    const ways = !f.person ? [null] : f.person.userId ? [`r.owner_user_id = ${s.p(f.person.userId)}::uuid`, email] : [email];
-    const busy = ways.map((w) => `(select distinct r.bucket from usage_rollup_minute r where ${[...time, ...rest, w].filter(Boolean).join(' and ')} order by 1 desc limit ${n})`);
+    const ways = f.person ? personWays(f.person, s).map((w) => [w]) : [[]];
+    const busy = ways.map((w) => `(select distinct r.bucket from usage_rollup_minute r where ${[...time, ...rest, ...w].join(' and ')} order by 1 desc limit ${n})`);
     const first = await this.pool.query(`select min(b.bucket) as t from (select bucket from (${busy.join(' union ')}) u order by 1 desc limit ${n}) b`, s.params);
     if (!first.rows[0]?.t) return [];
     const q = new Sql();
@@ -968,9 +965,8 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
     const at = s.p(hours);
     const hourMap = `unnest(${at}::timestamptz[], ${s.p(hourIs)}::timestamptz[], ${s.p(hourNoonIs)}::timestamptz[]) m(h, own, noon)`;
     for (const w of each([`r.bucket = any(${at}::timestamptz[])`])) {
-      // Latency sums are double precision (plain sum); the counters bigints (isum).
       const src = keep
-        ? `(select r.bucket, ${[dims, ...fam.measures.map((m) => `${m.endsWith('_ms_sum') ? 'sum' : 'isum'}(r.${m}) as ${m}`)].filter(Boolean).join(', ')}
+        ? `(select r.bucket, ${[dims, ...fam.measures.map((m) => `${sumOf(m)} as ${m}`)].filter(Boolean).join(', ')}
               from ${fam.name}_hour r where ${w} group by r.bucket${cols.map((c) => `, r.${c}`).join('')}) r`
         : `${fam.name}_hour r`;
       parts.push(`select v.b, ${[dims, ...fam.measures.map((m) => `v.sign * r.${m} as ${m}`)].filter(Boolean).join(', ')}

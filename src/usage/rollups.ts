@@ -104,6 +104,9 @@ const MEASURE: Record<Measure, { type: 'int4' | 'int8' | 'float8'; of: (r: Usage
   active_hours: { type: 'int4', of: (r) => 1 << r.createdAt.getUTCHours(), raw: `bit_or(1 << extract(hour from created_at at time zone 'UTC')::int)`, or: true },
 };
 
+/** A measure summed over rows `a` for a page: counters with `isum` (stays a bigint; migration analytics_isum), latency sums (double precision) with `sum`. */
+export const sumOf = (m: Measure, a = 'r') => `${MEASURE[m].type === 'float8' ? 'sum' : 'isum'}(${a}.${m})`;
+
 export interface RollupTable {
   /** Tables are `<name>_<granularity>`. */
   name: string;
