@@ -29,6 +29,19 @@ describe('foundation: HTTP basics on a real PostgreSQL', () => {
     expect(b.headers['x-request-id']).not.toBe('bad id with spaces');
   });
 
+  it('tells UI responses their server time (Server-Timing), and only them', async () => {
+    await createUser(t.app, { email: 'timing@acme.test' });
+    const page = await (await signIn(t, 'timing@acme.test')).get('/ui/usage').expect(200);
+    expect(page.headers['server-timing']).toMatch(/^app;dur=\d+\.\d{3}$/);
+    const anonymous = await request(t.url).get('/ui/usage');
+    expect(anonymous.status).toBeGreaterThanOrEqual(300);
+    expect(anonymous.headers['server-timing']).toMatch(/^app;dur=/);
+    const health = await request(t.url).get('/healthz').expect(200);
+    expect(health.headers['server-timing']).toBeUndefined();
+    const v1 = await request(t.url).get('/v1/models').expect(401);
+    expect(v1.headers['server-timing']).toBeUndefined();
+  });
+
   it('answers 413 in the caller format when the body is over BODY_LIMIT', async () => {
     const big = JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'a'.repeat(70 * 1024) }] });
     const oa = await request(t.url).post('/v1/chat/completions').set('content-type', 'application/json').send(big).expect(413);

@@ -11,13 +11,27 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestContext(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
-    trackRequest(logger, req, res);
+    const start = trackRequest(logger, req, res);
+    if (req.path === '/ui' || req.path.startsWith('/ui/')) serverTiming(res, start);
     next();
   };
 }
 
+/**
+ * `Server-Timing: app;dur=<ms>` on the UI's responses: the time from the request's arrival to its
+ * headers, which for a rendered page or JSON is all of its work (reads, rendering) but sending.
+ * Browsers show it in their network panel; the pages bench measures with it.
+ */
+function serverTiming(res: Response, start: bigint): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: Response, ...args: unknown[]) {
+    if (!this.headersSent) this.setHeader('Server-Timing', `app;dur=${(Number(process.hrtime.bigint() - start) / 1e6).toFixed(3)}`);
+    return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+  } as typeof res.writeHead;
+}
+
 /** The request id and the access-log line, for requests that skip Express's middleware (the model routes). */
-export function trackRequest(logger: Logger, req: Request, res: Response): void {
+export function trackRequest(logger: Logger, req: Request, res: Response): bigint {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
   (req as Request & { id: string }).id = id;
@@ -29,4 +43,5 @@ export function trackRequest(logger: Logger, req: Request, res: Response): void 
     if (req.path === '/healthz' && res.statusCode === 200) return;
     logger[level]({ reqId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100, aborted: !res.writableFinished }, 'request');
   });
+  return start;
 }
