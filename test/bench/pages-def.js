@@ -139,9 +139,8 @@ async function rawSessions(pool, f) {
 const READS = {
   async usage(repo, c) {
     const level = c.scope.orgIds ? 'token' : 'org';
-    await Promise.all([repo.totals(c.filter), repo.top(c.filter, level, { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }), repo.models(c.filter)]);
-    await repo.series(c.filter, c.range); // requests.json
-    await repo.models(c.filter); // models.json
+    // Both charts come with the page (data-spec): every read once, in parallel.
+    await Promise.all([repo.totals(c.filter), repo.top(c.filter, level, { sort: 'requests', dir: 'desc', limit: 25, offset: 0 }), repo.models(c.filter), repo.series(c.filter, c.range)]);
   },
   people: (repo, c) => peopleReads(repo, c, 'user'),
   peopleTeams: (repo, c) => peopleReads(repo, c, 'team'),
@@ -150,17 +149,15 @@ const READS = {
     // Unsearched, the table's total is the number of active people (no activeUsers read).
     const [, , top] = await Promise.all([repo.totals(c.filter, false), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter)]);
     await repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
-    await repo.activeUsersSeries(c.filter, c.range); // active.json
-    await repo.tokenDistribution(c.filter); // distribution.json
-    await repo.models(c.filter); // models.json
+    // active.json; the distribution and model charts come with the page (bins and models above).
+    await repo.activeUsersSeries(c.filter, c.range);
   },
   async models(repo, c) {
     await repo.models(c.filter);
   },
   async dashboard(repo, c) {
-    await Promise.all([repo.totals(c.filter, false), c.sessions(c.filter), repo.models(c.filter), repo.recentActivity(c.filter, 20)]);
-    await repo.models(c.filter); // models.json
-    await repo.series(c.filter, c.range, 'model'); // activity.json
+    // Both charts come with the page (data-spec): every read once, in parallel.
+    await Promise.all([repo.totals(c.filter, false), c.sessions(c.filter), repo.models(c.filter), repo.recentActivity(c.filter, 20), repo.series(c.filter, c.range, 'model')]);
   },
 };
 
