@@ -8,6 +8,7 @@ import { UsageWriter } from '../src/usage/usage-writer.service';
 import { uuidv7 } from '../src/common/uuid';
 import { LiveUsageService } from '../src/usage/live-usage.service';
 import { measuresOf, rebuildRollups, ROLLUP_TABLES } from '../src/usage/rollups';
+import { AnalyticsPool } from '../src/usage/analytics.repository';
 
 /**
  * Every number on the analytics pages equals an independent aggregate over the raw request rows
@@ -246,6 +247,14 @@ describe('usage analytics pages', () => {
       const qs = `org=acme&range=custom&from=${wide.from}&to=${wide.to}&tz=UTC`;
       const byName = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&sort=name&dir=asc`).expect(200)).text).map((r) => r.name);
       expect(byName).toEqual([...byName].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+      // Sorted by a number: ranked and paged on the sums, named afterwards; the same rows, names and ranks.
+      const byReq = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}`).expect(200)).text);
+      const byCost = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&sort=cost&dir=asc`).expect(200)).text);
+      const costs = byCost.map((r) => Number(r.cost_usd));
+      expect(costs).toEqual([...costs].sort((a, b) => a - b));
+      const row = (r: Record<string, string>) => [r.key, r.rank, r.name, r.token_owner, r.service_account, r.requests].join('|');
+      expect(byCost.map(row).sort()).toEqual(byReq.map(row).sort());
+      expect(byReq.length).toBeGreaterThan(2);
       const found = parseCsv((await admin.get(`/ui/usage/top.csv?${qs}&q=BOB`).expect(200)).text);
       expect(found.map((r) => r.name)).toEqual(['bob-ci']);
       const page2 = await admin.htmx('get', `/ui/usage?${qs}&sort=requests&dir=desc&per=10&page=1`).set('HX-Target', 'div#usage-top').expect(200);
@@ -695,6 +704,34 @@ describe('usage analytics pages', () => {
   });
 
   describe('rollups and inputs', () => {
+    it('prepares each read once per connection, plans it for its values, and keeps paging and limits out of the text', async () => {
+      const pool = t.app.get(AnalyticsPool);
+      const [mode] = (await pool.query('show plan_cache_mode')).rows;
+      expect(mode.plan_cache_mode).toBe('force_custom_plan');
+      const base = `org=acme&range=custom&from=${wide.from}&to=${wide.to}`;
+      const load = async (extra: string) => {
+        await admin.htmx('get', `/ui/usage?${base}&sort=requests&dir=desc&${extra}`).set('HX-Target', 'div#usage-top').expect(200);
+        await admin.htmx('get', `/ui/usage/people?${base}&sort=cost&dir=desc&${extra}`).set('HX-Target', 'div#people-table').expect(200);
+      };
+      await load('per=10&page=1');
+      const named = pool.prepared;
+      expect(named).toBeGreaterThan(0);
+      await load('per=10&page=2');
+      await load('per=25&page=1');
+      expect(pool.prepared).toBe(named);
+      // One statement for the same text, parsed once on each connection it ran on.
+      const text = 'select count(*)::int as n from organization where slug = $1';
+      for (let i = 0; i < 3; i++) await pool.query(text, ['acme']);
+      const conn = await pool.connect();
+      try {
+        const r = await conn.query<{ n: number }>('select count(*)::int as n from pg_prepared_statements where statement = $1', [text]);
+        expect(r.rows[0].n).toBeLessThanOrEqual(1);
+      } finally {
+        conn.release();
+      }
+      expect(pool.prepared).toBe(named + 1);
+    });
+
     it('the rebuild produces the same rollups (tag sets and narrow rollups included) as the writer', async () => {
       const tables = ROLLUP_TABLES.flatMap((tb) => tb.grains.map((g) => ({ name: `${tb.name}_${g}`, cols: ['bucket', ...tb.dims, ...measuresOf(tb, g)] })));
       expect(tables.map((x) => x.name)).toEqual(expect.arrayContaining(['usage_rollup_minute', 'usage_summary_day', 'usage_token_hour', 'usage_person_day']));
