@@ -475,6 +475,13 @@ describe('usage analytics pages', () => {
       const shown = rowsOf(page.text, 'days');
       expect(shown.size).toBe(Math.min(25, exp.length));
       for (const [key, days] of shown) expect([key, days]).toEqual([key, exp.find((r) => r.k === key)!.days]);
+      // Ranks by tokens (ties would share one), whatever the order shown.
+      const rankOf = new Map(exp.map((r) => [r.k, 1 + exp.filter((x) => x.tokens > r.tokens).length]));
+      for (const q of ['', '&sort=requests&dir=asc', '&sort=cost&dir=desc&per=10']) {
+        const ranks = rowsOf((await root.get(`/ui/adoption?${base()}${q}`).expect(200)).text, 'rank');
+        expect(ranks.size).toBeGreaterThan(0);
+        for (const [key, rank] of ranks) expect([key, rank]).toEqual([key, rankOf.get(key)]);
+      }
 
       const dist = (await root.get(`/ui/adoption/distribution.json?${base()}`).expect(200)).body;
       const bins = [0, 0, 0, 0, 0, 0];
