@@ -475,6 +475,10 @@ describe('usage analytics pages', () => {
       const shown = rowsOf(page.text, 'days');
       expect(shown.size).toBe(Math.min(25, exp.length));
       for (const [key, days] of shown) expect([key, days]).toEqual([key, exp.find((r) => r.k === key)!.days]);
+      // Within one local day everyone listed was active on exactly that day.
+      const [busiest] = await raw(`select to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD') as d, count(distinct ${PERSON})::int as n ${FROM} group by 1 order by 2 desc, 1 limit 1`);
+      const oneDay = rowsOf((await root.get(`/ui/adoption?org=all&range=custom&from=${busiest.d}&to=${busiest.d}&tz=UTC`).expect(200)).text, 'days');
+      expect([...oneDay.values()]).toEqual(Array(busiest.n).fill(1));
       // Ranks by tokens (ties would share one), whatever the order shown.
       const rankOf = new Map(exp.map((r) => [r.k, 1 + exp.filter((x) => x.tokens > r.tokens).length]));
       for (const q of ['', '&sort=requests&dir=asc', '&sort=cost&dir=desc&per=10']) {
@@ -501,6 +505,7 @@ describe('usage analytics pages', () => {
       const active = (await root.get(`/ui/adoption/active.json?${base()}`).expect(200)).body;
       const expA = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as x, count(distinct ${PERSON})::int as n ${FROM} where ${where()} group by 1 order by 1`);
       expect((active.data[0] as number[]).map((x, i) => [x, active.data[1][i]]).filter((r) => r[1])).toEqual(expA.map((r) => [Number(r.x), r.n]));
+      expect(inline(page.text, 'active-chart')).toEqual(active);
     });
 
     it('is for admins: members get 403, org admins see their organization only', async () => {

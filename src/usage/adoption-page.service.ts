@@ -50,16 +50,19 @@ export class AdoptionPageService {
   async page(actor: Actor, q: Query, tzCookie: string | undefined) {
     const c = await this.ctx(actor, q, tzCookie);
     const t = tableState(q, SORTS, { sort: 'total', dir: 'desc', per: 25 });
-    // The table's total is the number of active people, unless a search narrowed it.
-    const [totals, counted, members, top, models] = await Promise.all([
+    // The table's total is the number of active people, unless a search narrowed it. Every chart's
+    // numbers come with the page (data-spec): one request, the reads side by side.
+    const [totals, counted, members, top, models, active] = await Promise.all([
       this.repo.totals(c.filter, false),
       c.search ? this.repo.activeUsers(c.filter) : null,
       this.repo.memberCount(c.scope.orgIds),
       this.repo.people(c.filter, 'user', { sort: t.sort as PeopleSort, dir: t.dir, search: c.search, limit: t.per, offset: (t.page - 1) * t.per, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true }),
       this.repo.models(c.filter),
+      this.repo.activeUsersSeries(c.filter, c.range),
     ]);
     const users = counted ?? top.total;
-    const days = await this.repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
+    // Within one local day everyone listed (they made requests in it) was active on one day.
+    const days = c.range.fromDate === c.range.toDate ? new Map(top.rows.map((r) => [r.key, 1])) : await this.repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
     const totalTokens = totals.inputTokens + totals.outputTokens;
     const stateQs = qsOf(c.state);
     return {
@@ -93,6 +96,7 @@ export class AdoptionPageService {
       models: models.map((m) => ({ ...m, ...figures(m), id: modelId(m.provider, m.model), share: share(m.inputTokens + m.outputTokens, totalTokens) })),
       chartQs: stateQs,
       // Charts whose numbers the page already has are drawn from the page (no second request).
+      activeSpec: JSON.stringify(activeSpec(c.range, active)),
       distributionSpec: JSON.stringify(distributionSpec(top.bins ?? [])),
       modelsSpec: JSON.stringify(modelsSpec(models)),
       usersCsv: withQs(`${PATH}/users.csv`, qsOf({ ...c.state, q: c.search, sort: t.sort, dir: t.dir })),
@@ -104,8 +108,7 @@ export class AdoptionPageService {
 
   async activeChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
     const c = await this.ctx(actor, q, tzCookie);
-    const pts = await this.repo.activeUsersSeries(c.filter, c.range);
-    return timeChart(c.range, pts.map((p) => p.t), [{ label: 'Active users', values: pts.map((p) => p.users), color: '#2f6fed' }], { kind: 'bars', unit: 'users', empty: 'Nobody made a request in this range.' });
+    return activeSpec(c.range, await this.repo.activeUsersSeries(c.filter, c.range));
   }
 
   async distributionChart(actor: Actor, q: Query, tzCookie: string | undefined): Promise<ChartSpec> {
@@ -142,6 +145,11 @@ export class AdoptionPageService {
 }
 
 const share = (part: number, total: number) => (total ? ((part * 100) / total).toFixed(1) : '0.0');
+
+/** Active people per bucket of the range. */
+function activeSpec(range: AnalyticsRange, pts: { t: Date; users: number }[]): ChartSpec {
+  return timeChart(range, pts.map((p) => p.t), [{ label: 'Active users', values: pts.map((p) => p.users), color: '#2f6fed' }], { kind: 'bars', unit: 'users', empty: 'Nobody made a request in this range.' });
+}
 
 /** How many people used how many tokens (log-scale bins). */
 function distributionSpec(bins: { bin: number; users: number }[]): ChartSpec {
