@@ -505,7 +505,6 @@ describe('usage analytics pages', () => {
       const active = (await root.get(`/ui/adoption/active.json?${base()}`).expect(200)).body;
       const expA = await raw(`select extract(epoch from date_trunc('day', l.created_at at time zone 'UTC') at time zone 'UTC')::bigint as x, count(distinct ${PERSON})::int as n ${FROM} where ${where()} group by 1 order by 1`);
       expect((active.data[0] as number[]).map((x, i) => [x, active.data[1][i]]).filter((r) => r[1])).toEqual(expA.map((r) => [Number(r.x), r.n]));
-      expect(inline(page.text, 'active-chart')).toEqual(active);
     });
 
     it('is for admins: members get 403, org admins see their organization only', async () => {

@@ -147,10 +147,11 @@ const READS = {
   async adoption(repo, c) {
     const opts = { sort: 'total', dir: 'desc', limit: 25, offset: 0, unitForDays: { tz: c.range.tz, identity: c.range.identity }, bins: true };
     // Unsearched, the table's total is the number of active people (no activeUsers read).
-    // Every chart comes with the page (active people, the histogram from the bins, models).
-    const [, , top] = await Promise.all([repo.totals(c.filter, false), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter), repo.activeUsersSeries(c.filter, c.range)]);
+    // The histogram (from the bins) and model charts come with the page.
+    const [, , top] = await Promise.all([repo.totals(c.filter, false), repo.memberCount(c.scope.orgIds), repo.people(c.filter, 'user', opts), repo.models(c.filter)]);
     // Within one local day everyone listed was active on one day (no read).
     if (c.range.fromDate !== c.range.toDate) await repo.activeDaysOf(c.filter, c.range, top.rows.map((r) => r.key));
+    await repo.activeUsersSeries(c.filter, c.range); // active.json
   },
   async models(repo, c) {
     await repo.models(c.filter);
