@@ -180,9 +180,9 @@ function peopleCte(src: string, extra: { expr: string; as: string }[], sums: str
           p as (select (${PERSON}) collate "C" as person, x.* from x left join app_user o on o.id = x.owner_user_id)`;
 }
 
-/** The adoption histogram's log-scale bin of a token total: < 1k, 1k–10k, …, ≥ 10M. */
-/** Where the adoption histogram's bins of tokens per person start (the first starts at 0). */
+/** Where the adoption histogram's log-scale bins of tokens per person start (the first at 0): < 1k, 1k–10k, …, ≥ 10M. */
 const TOKEN_BIN_EDGES = [1000, 10_000, 100_000, 1_000_000, 10_000_000];
+/** The bin of a token total. */
 const TOKEN_BIN = (tokens: string) => `case ${TOKEN_BIN_EDGES.map((e, i) => `when ${tokens} < ${e} then ${i}`).join(' ')} else ${TOKEN_BIN_EDGES.length} end`;
 
 /** Sums of the counters every page shows, as bigints (`sumOf`). */
@@ -591,6 +591,7 @@ export class AnalyticsRepository {
    */
   async top(f: RollupFilter, level: TopLevel, o: { sort: TopSort; dir: 'asc' | 'desc'; search?: string; limit: number; offset: number }): Promise<Paged<TopRow>> {
     const s = new Sql();
+    const dir = o.dir === 'asc' ? 'asc' : 'desc';
     let body: string;
     if (level === 'org') {
       body = `select g.k, coalesce(og.name, '(deleted organization)') as name, og.slug, null::text as owner_email, null::text as service_account, g.requests, g.failures,
@@ -607,7 +608,6 @@ export class AnalyticsRepository {
       if (!o.search && o.sort !== 'name') {
         // Sorted by a number and not searched: rank and page the tokens on their sums alone, then
         // name only the shown rows (naming an organization's day of 800 tokens first was half of it).
-        const dir = o.dir === 'asc' ? 'asc' : 'desc';
         const r = await this.pool.query(
           `with g as (${tokens}),
                 ranked as (select g.*, g.token_id::text as k, rank() over (order by g.requests desc)::int as rank, count(*) over ()::int as total from g),
@@ -624,7 +624,6 @@ export class AnalyticsRepository {
                 from (select r.end_user as k, ${MEASURE_SUMS()} from ${rows(f, s, ['person', 'token'], { mix: true })} r group by 1 having isum(r.requests) > 0) g`;
     }
     const search = o.search ? `where lower(name) like ${s.p(`%${likeEscape(o.search.toLowerCase())}%`)} or lower(coalesce(owner_email, '')) like $${s.params.length} or lower(coalesce(service_account, '')) like $${s.params.length} or lower(coalesce(slug, '')) like $${s.params.length}` : '';
-    const dir = o.dir === 'asc' ? 'asc' : 'desc';
     const r = await this.pool.query(
       `with ranked as (select b.*, rank() over (order by b.requests desc)::int as rank from (${body}) b),
             hit as (select * from ranked ${search})
@@ -658,9 +657,9 @@ export class AnalyticsRepository {
     // A function: it adds its parameters when the SQL uses it.
     const base = () =>
       keyed
-      ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having isum(r.requests) > 0)`
-      : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
-         k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
+        ? `k as (select r.person, r.team_id, null::timestamptz as d, ${MEASURE_SUMS()} from ${peopleRows(f, s)} r group by 1, 2 having isum(r.requests) > 0)`
+        : `${peopleCte(rows(f, s, ['person', 'team'], { mix: !o.activeDays }), extra, MEASURE_SUMS())},
+           k as (select p.person, p.team_id, ${o.activeDays ? 'p.d' : 'null::timestamptz as d'}, p.requests, p.failures, p.input_tokens, p.output_tokens, p.cost_micros from p)`;
     const order: Record<PeopleSort, string> = { name: 'lower(name)', requests: 'requests', input: 'input_tokens', output: 'output_tokens', total: '(input_tokens + output_tokens)', cost: 'cost_micros' };
     const dir = o.dir === 'asc' ? 'asc' : 'desc';
     // Names only of accounts that are members of the organizations shown.
