@@ -63,9 +63,12 @@ export function createAnalyticsPool(url: string, max = 4): AnalyticsPool {
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     // Prepared statements live as long as their connection: renewing connections every ten
-    // minutes keeps only the shapes in use.
+    // minutes keeps only the shapes in use. random_page_cost 1.1: the rollups a page reads are
+    // in memory or on SSD, and with the default 4 a range of a fifth of a table was scanned whole
+    // (all organizations' people over 30 New York days 61 -> 41 ms, their active-users chart
+    // 50 -> 23 ms; the sum of every read of the usage pages over four ranges 683 -> 601 ms).
     maxLifetimeSeconds: 600,
-    options: '-c statement_timeout=30000 -c work_mem=64MB -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan',
+    options: '-c statement_timeout=30000 -c work_mem=64MB -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan -c random_page_cost=1.1',
   });
   pool.on('error', () => undefined);
   return pool;
