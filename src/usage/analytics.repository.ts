@@ -18,8 +18,8 @@ export class AnalyticsPool extends Pool {
     super(config);
     const plain = Pool.prototype.query as (...a: unknown[]) => unknown;
     // Every read is a prepared statement, named after a hash of its text, so that each connection
-    // parses and analyses a text once: the reads are long (unions of rollup branches) and parsing
-    // was more than half of a small read (the models page's 0.65 of 1.6 ms). Values are always
+    // parses and analyses a text once: the reads are long (unions of rollup branches), and parsing
+    // was 0.65 of the models read's 1.6 ms on one connection (0.1-0.2 ms a read in the pages). Values are always
     // parameters, so texts come from the code's shapes, not from input; past MAX_PREPARED texts
     // (a shape that inlines a value would be a bug) new ones run unnamed. Each plan is still made
     // for its values (plan_cache_mode below), so a generic plan never serves a month like a day.
