@@ -66,9 +66,12 @@ export function createAnalyticsPool(url: string, max = 4): AnalyticsPool {
     // minutes keeps only the shapes in use. random_page_cost 1.1: the rollups a page reads are
     // in memory or on SSD, and with the default 4 a range of a fifth of a table was scanned whole
     // (all organizations' people over 30 New York days 61 -> 41 ms, their active-users chart
-    // 50 -> 23 ms; the sum of every read of the usage pages over four ranges 683 -> 601 ms).
+    // 50 -> 23 ms; the sum of every read of the usage pages over four ranges 683 -> 601 ms). No
+    // JIT: a read that the planner overestimates (thirty Indian days of a team chart, estimated at
+    // three million rows, 100 thousand read) spent 356 of its 516 ms compiling; no page read is
+    // long enough to win it back.
     maxLifetimeSeconds: 600,
-    options: '-c statement_timeout=30000 -c work_mem=64MB -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan -c random_page_cost=1.1',
+    options: '-c statement_timeout=30000 -c work_mem=64MB -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan -c random_page_cost=1.1 -c jit=off',
   });
   pool.on('error', () => undefined);
   return pool;
@@ -1009,38 +1012,22 @@ function peopleRows(f: RollupFilter, s: Sql): string {
 }
 
 /**
- * Rows for sums per local day in a whole-hour zone (day buckets read from hour rollups), as a
- * subquery with `b` (the local day) and the family's dimensions and measures. Each UTC day's day
- * row counts for the local day holding its noon; only the hours of that UTC day that belong to
- * another local day (five a day in New York, none in UTC) are read from hour rows, added to their
- * own local day and taken from the noon's. Thirty New York days are 31 day buckets and about 155
- * hour buckets instead of 720. Which local day each of those buckets counts for is worked out here
- * (a few hundred instants) and joined to the rows, not computed per row with AT TIME ZONE. Null
- * when the query cannot be answered this way.
+ * Rows for sums per local day in a zone off UTC (day buckets read from hour or minute rollups), as
+ * a subquery with `b` (the local day) and the family's dimensions and measures. Each UTC day's day
+ * row counts for the local day holding its noon; the parts of that UTC day that belong to another
+ * local day are added to their own local day and taken from the noon's: whole hours from hour rows
+ * (five a day in New York, none in UTC), and in a zone whose days start inside an hour (India,
+ * Adelaide, Newfoundland, Nepal) the minutes of that hour from minute rows. Thirty New York days are
+ * 31 day buckets and about 155 hour buckets instead of 720, thirty Indian days add some 900 minute
+ * buckets instead of 43,200. Which local day each of those buckets counts for is worked out here (a
+ * few hundred instants) and joined to the rows, not computed per row with AT TIME ZONE. Null when
+ * the query cannot be answered this way.
  */
 function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Need[], branches: string[] = [], keep?: string[]): string | null {
-  if (range.unit !== 'day' || f.source !== 'hour' || f.rawRows) return null;
+  if (range.unit !== 'day' || (f.source !== 'hour' && f.source !== 'minute') || f.rawRows) return null;
   const fam = family(f, needs, false, 'day');
   if (!fam.grains.includes('hour')) return null;
-  const first = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;
-  const to = f.to.getTime();
-  const localDay = (t: number) => new Date(midnight(range.tz, localDate(range.tz, t)));
-  const days: Date[] = [];
-  const dayIs: Date[] = [];
-  const hours: Date[] = [];
-  const hourIs: Date[] = [];
-  const hourNoonIs: Date[] = [];
-  for (let d = first; d < to; d += DAY_MS) {
-    const noon = localDate(range.tz, d + 12 * HOUR_MS);
-    days.push(new Date(d));
-    dayIs.push(new Date(midnight(range.tz, noon)));
-    for (let h = d; h < d + DAY_MS && h < to; h += HOUR_MS) {
-      if (localDate(range.tz, h) === noon) continue;
-      hours.push(new Date(h));
-      hourIs.push(localDay(h));
-      hourNoonIs.push(dayIs[dayIs.length - 1]);
-    }
-  }
+  const moved = movedParts(range.tz, f.from.getTime(), f.to.getTime());
   // With `keep`, only those dimensions: the hour rows are summed over the others before each is
   // counted for two local days (a chart per model: one row per model and hour, not one per model,
   // endpoint class, status class and organization).
@@ -1048,26 +1035,100 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
   const dims = cols.map((c) => `r.${c}`).join(', ');
   const narrow = narrowing(f, s);
   const each = (base: string[]) => (branches.length ? branches.map((b) => [...base, ...narrow, b]) : [[...base, ...narrow]]).map((c) => c.join(' and '));
-  const dayMap = `unnest(${s.p(days)}::timestamptz[], ${s.p(dayIs)}::timestamptz[]) m(d, b)`;
-  const parts = each([`r.bucket >= ${s.p(new Date(first))}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`]).map(
+  const dayMap = `unnest(${s.p(moved.days)}::timestamptz[], ${s.p(moved.dayIs)}::timestamptz[]) m(d, b)`;
+  const parts = each([`r.bucket >= ${s.p(moved.days[0])}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`]).map(
     (w) => `select m.b, ${[dims, ...fam.measures.map((m) => `r.${m}`)].filter(Boolean).join(', ')}
               from ${fam.name}_day r join ${dayMap} on m.d = r.bucket where ${w}`,
   );
-  if (hours.length) {
-    const at = s.p(hours);
-    const hourMap = `unnest(${at}::timestamptz[], ${s.p(hourIs)}::timestamptz[], ${s.p(hourNoonIs)}::timestamptz[]) m(h, own, noon)`;
+  if (moved.hours.at.length) {
+    const at = s.p(moved.hours.at);
+    const map = `unnest(${at}::timestamptz[], ${s.p(moved.hours.own)}::timestamptz[], ${s.p(moved.hours.noon)}::timestamptz[]) m(h, own, noon)`;
     for (const w of each([`r.bucket = any(${at}::timestamptz[])`])) {
       const src = keep
         ? `(select r.bucket, ${[dims, ...fam.measures.map((m) => `${sumOf(m)} as ${m}`)].filter(Boolean).join(', ')}
               from ${fam.name}_hour r where ${w} group by r.bucket${cols.map((c) => `, r.${c}`).join('')}) r`
         : `${fam.name}_hour r`;
       parts.push(`select v.b, ${[dims, ...fam.measures.map((m) => `v.sign * r.${m} as ${m}`)].filter(Boolean).join(', ')}
-                    from ${src} join ${hourMap} on m.h = r.bucket
+                    from ${src} join ${map} on m.h = r.bucket
                     cross join lateral (values (m.own, 1), (m.noon, -1)) v(b, sign)
                    ${keep ? '' : `where ${w}`}`);
     }
   }
+  if (moved.minutes.lo.length) {
+    // Minute rows are only in the full rollup (its columns include every family's), summed per
+    // stretch of minutes, one index range each (a list of 900 minutes made PostgreSQL intersect a
+    // bitmap of every minute row of the range with one of every row of the people asked for).
+    const mm = moved.minutes;
+    const map = `unnest(${s.p(mm.lo)}::timestamptz[], ${s.p(mm.hi)}::timestamptz[], ${s.p(mm.own)}::timestamptz[], ${s.p(mm.noon)}::timestamptz[]) m(lo, hi, own, noon)`;
+    for (const w of each(['r.bucket >= m.lo', 'r.bucket < m.hi'])) {
+      parts.push(`select v.b, ${[cols.map((c) => `x.${c}`).join(', '), ...fam.measures.map((m) => `v.sign * x.${m} as ${m}`)].filter(Boolean).join(', ')}
+                    from ${map}
+                    cross join lateral (select ${[dims, ...fam.measures.map((m) => `${sumOf(m)} as ${m}`)].filter(Boolean).join(', ')}
+                                          from usage_rollup_minute r where ${w} ${cols.length ? `group by ${dims}` : 'having count(*) > 0'}) x
+                    cross join lateral (values (m.own, 1), (m.noon, -1)) v(b, sign)`);
+    }
+  }
   return `(${parts.join(' union all ')})`;
+}
+
+/** Hour starts that count for their own local day instead of their UTC day's noon's. */
+interface MovedHours {
+  at: Date[];
+  own: Date[];
+  noon: Date[];
+}
+
+/** Stretches of minutes [lo, hi) that count for their own local day instead of their UTC day's noon's. */
+interface MovedMinutes {
+  lo: Date[];
+  hi: Date[];
+  own: Date[];
+  noon: Date[];
+}
+
+/**
+ * For the UTC days from the one holding `from` up to the one holding `to`: each day, the local day
+ * holding its noon, and the hours (and, where a local day starts inside an hour, the minutes) of
+ * it that belong to another local day. Every hour of every such UTC day is looked at, also past
+ * `to`: the day row holds them all, and a closed range's last day row includes the hours after it.
+ */
+export function movedParts(tz: string, from: number, to: number): { days: Date[]; dayIs: Date[]; hours: MovedHours; minutes: MovedMinutes } {
+  const first = Math.floor(from / DAY_MS) * DAY_MS;
+  const localDay = (t: number) => new Date(midnight(tz, localDate(tz, t)));
+  const days: Date[] = [];
+  const dayIs: Date[] = [];
+  const hours: MovedHours = { at: [], own: [], noon: [] };
+  const minutes: MovedMinutes = { lo: [], hi: [], own: [], noon: [] };
+  const moveMinutes = (a: number, b: number, own: Date, noon: Date) => {
+    if (a >= b) return;
+    minutes.lo.push(new Date(a));
+    minutes.hi.push(new Date(b));
+    minutes.own.push(own);
+    minutes.noon.push(noon);
+  };
+  for (let d = first; d < to; d += DAY_MS) {
+    const noonDate = localDate(tz, d + 12 * HOUR_MS);
+    const noon = new Date(midnight(tz, noonDate));
+    days.push(new Date(d));
+    dayIs.push(noon);
+    for (let h = d; h < d + DAY_MS; h += HOUR_MS) {
+      const startDate = localDate(tz, h);
+      const endDate = localDate(tz, h + HOUR_MS - 60_000);
+      if (startDate === endDate) {
+        if (startDate !== noonDate) {
+          hours.at.push(new Date(h));
+          hours.own.push(localDay(h));
+          hours.noon.push(noon);
+        }
+        continue;
+      }
+      // A local midnight inside this hour: its minutes before and after it.
+      const cut = Math.min(Math.max(midnight(tz, endDate), h), h + HOUR_MS);
+      if (startDate !== noonDate) moveMinutes(h, cut, localDay(h), noon);
+      if (endDate !== noonDate) moveMinutes(cut, h + HOUR_MS, new Date(cut), noon);
+    }
+  }
+  return { days, dayIs, hours, minutes };
 }
 
 /** UTC days from the midnight `firstDay` up to `to` (the day holding `to` included). */

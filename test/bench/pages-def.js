@@ -25,6 +25,9 @@ const RANGES = {
   '30d': { usage: '30d', people: '30d', dashboard: '30d', models: '30d', adoption: '30d' },
   // Most viewers are not in UTC: their day buckets come from hour rollups (720 per 30 days).
   '30d@NY': { base: '30d', tz: 'America/New_York' },
+  // A zone half an hour off UTC (India, and Adelaide, Newfoundland, Nepal): hours and days begin
+  // inside UTC hours.
+  '30d@IN': { base: '30d', tz: 'Asia/Kolkata' },
   // The last whole weekday before today (UTC), as a custom range: "1d" is the last 24 hours, which on
   // a Sunday or Monday morning hold a weekend day's requests, about a third of a weekday's.
   weekday: { usage: 'weekday', people: 'weekday', dashboard: 'weekday', models: 'weekday', adoption: 'weekday' },
