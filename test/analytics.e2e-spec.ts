@@ -371,7 +371,8 @@ describe('usage analytics pages', () => {
     it('partial UTC days at the edges of a range: KPIs, people, models, charts equal raw rows', async () => {
       const d0 = ymd(new Date(Math.floor(Date.now() / DAY) * DAY - 3 * DAY));
       const shift = (d: string, n: number) => ymd(new Date(Date.parse(`${d}T00:00:00Z`) + n * DAY));
-      for (const tz of ['UTC', 'America/New_York', 'Asia/Tokyo']) {
+      // Kolkata and Kathmandu: local days start at :30 and :45 of a UTC hour (quarter-hour bits).
+      for (const tz of ['UTC', 'America/New_York', 'Asia/Tokyo', 'Asia/Kolkata', 'Asia/Kathmandu']) {
         for (const [from, to] of [[d0, shift(d0, 1)], [shift(d0, -1), shift(d0, 1)], [shift(d0, 1), shift(d0, 2)]]) {
           const qs = `org=acme&range=custom&from=${from}&to=${to}&tz=${encodeURIComponent(tz)}`;
           const w = `l.org_id = '${s.org.acme}' and ${customBounds(tz, from, to)}`;
@@ -386,7 +387,10 @@ describe('usage analytics pages', () => {
           expect([at, [...days.entries()].sort()]).toEqual([at, expDays.map((r) => [r.k, r.n]).sort()]);
           // Charts per bucket (hours for the two-day ranges, local days for the three-day one).
           const unit = Date.parse(to) - Date.parse(from) >= 2 * DAY ? 'day' : 'hour';
-          const bucket = unit === 'day' ? `date_trunc('day', l.created_at at time zone '${tz}') at time zone '${tz}'` : `date_trunc('hour', l.created_at)`;
+          // Local hours (at :30 and :45 of UTC hours in Kolkata and Kathmandu).
+          const bucket = unit === 'day'
+            ? `date_trunc('day', l.created_at at time zone '${tz}') at time zone '${tz}'`
+            : `date_trunc('minute', l.created_at) - make_interval(mins => extract(minute from l.created_at at time zone '${tz}')::int)`;
           const series = (await admin.get(`/ui/usage/requests.json?${qs}`).expect(200)).body;
           const expSeries = await raw(`select extract(epoch from ${bucket})::bigint as x, count(*)::int as n ${FROM} where ${w} group by 1 order by 1`);
           expect([at, (series.data[0] as number[]).map((x, i) => [x, series.data[1][i] + series.data[2][i]]).filter((r) => r[1])]).toEqual([at, expSeries.map((r) => [Number(r.x), r.n])]);
@@ -760,7 +764,7 @@ describe('usage analytics pages', () => {
         const out: Record<string, unknown[]> = {};
         for (const tb of tables) out[tb.name] = await raw(`select ${tb.cols.map((c) => (c === 'tags' ? 'tags::text' : c.endsWith('_sum') ? `round(${c}::numeric, 6) as ${c}` : c)).join(', ')} from ${tb.name} order by ${tb.cols.map((_, i) => i + 1).join(', ')}`);
         out.usage_tag = await raw('select org_id, tag, last_day from usage_tag order by 1, 2');
-        out.usage_active_day = await raw('select org_id, bucket, person, active_hours from usage_active_day order by 1, 2, 3');
+        out.usage_active_day = await raw('select org_id, bucket, person, active_hours, active_quarters_am, active_quarters_pm from usage_active_day order by 1, 2, 3');
         for (const g of ['day', 'month']) out[`usage_people_${g}`] = await raw(`select * from usage_people_${g} order by 1, 2, 3, 4`);
         return out;
       };

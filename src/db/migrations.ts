@@ -19,6 +19,7 @@ import { Migration20261218000000_export_sessions } from '../../migrations/Migrat
 import { Migration20261219000000_analytics_team } from '../../migrations/Migration20261219000000_analytics_team';
 import { Migration20261220000000_analytics_isum } from '../../migrations/Migration20261220000000_analytics_isum';
 import { Migration20261221000000_active_day_cover } from '../../migrations/Migration20261221000000_active_day_cover';
+import { Migration20261222000000_active_day_quarters } from '../../migrations/Migration20261222000000_active_day_quarters';
 
 /**
  * Migrations are listed, not discovered from a folder, so the same list works from `dist/`, from
@@ -46,4 +47,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261219000000_analytics_team', class: Migration20261219000000_analytics_team },
   { name: 'Migration20261220000000_analytics_isum', class: Migration20261220000000_analytics_isum },
   { name: 'Migration20261221000000_active_day_cover', class: Migration20261221000000_active_day_cover },
+  { name: 'Migration20261222000000_active_day_quarters', class: Migration20261222000000_active_day_quarters },
 ];

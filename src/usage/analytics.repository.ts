@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { Pool, PoolConfig } from 'pg';
-import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
+import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, QUARTERS_PER_HALF, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
 import { localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
@@ -485,6 +485,8 @@ export class AnalyticsRepository {
     if (range.unit === 'day' && range.identity && f.source === 'day' && everyone) return this.activeUsersByDay(f, range);
     if (range.unit === 'hour' && range.identity && f.source === 'hour' && everyone) return this.activeUsersByHour(f, range);
     if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range, everyone);
+    // Days that start inside an hour: whole organizations from usage_active_day's quarter hours.
+    if (range.unit === 'day' && f.source === 'minute' && everyone) return this.activeUsersByLocalDay(f, range, true);
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
@@ -501,9 +503,10 @@ export class AnalyticsRepository {
   }
 
   /**
-   * Active people per local day for a whole-hour zone, from day rows: a UTC day row covers the end
-   * of one local day (its first k hours) and the start of the next; its active-hour bits say in
-   * which of the two the person made requests.
+   * Active people per local day from day rows: a UTC day row covers the end of one local day (its
+   * first k hours, or quarter hours) and the start of the next; its active-hour (quarter-hour)
+   * bits say in which of the two the person made requests. Only whole organizations where the
+   * zone's days start inside an hour (person rollups keep hours only).
    */
   private async activeUsersByLocalDay(f: RollupFilter, range: AnalyticsRange, everyone: boolean): Promise<{ t: Date; users: number }[]> {
     const s = new Sql();
@@ -522,19 +525,19 @@ export class AnalyticsRepository {
     // Up to 62 local days: each person's active days as bits of one bigint (one small hash group
     // per person instead of one per person and day), then a count per bit. Longer: distinct pairs.
     const days = Math.round((f.to.getTime() - f.from.getTime()) / DAY_MS) + 1;
+    const quarters = !wholeHourDays(f);
     const sql =
       days <= 62
-        ? `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to), false)},
+        ? `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to), quarters, false)},
                 ax as (select b, (row_number() over (order by b) - 1)::int as i from axis),
-                sb as materialized (select split.d, (1 << split.k) - 1 as m1, ((1 << 24) - 1) # ((1 << split.k) - 1) as m2,
-                              coalesce(1::bigint << a1.i, 0) as b1, coalesce(1::bigint << a2.i, 0) as b2
+                sb as materialized (select split.*, coalesce(1::bigint << a1.i, 0) as b1, coalesce(1::bigint << a2.i, 0) as b2
                          from split left join ax a1 on a1.b = split.l1 left join ax a2 on a2.b = split.l2),
-                per as (select bit_or((case when x.active_hours & sb.m1 <> 0 then sb.b1 else 0 end) | (case when x.active_hours & sb.m2 <> 0 then sb.b2 else 0 end)) as days
+                per as (select bit_or((case when ${touches(quarters, 1, 'x', 'sb')} then sb.b1 else 0 end) | (case when ${touches(quarters, 2, 'x', 'sb')} then sb.b2 else 0 end)) as days
                           from x join sb on sb.d = x.bucket group by x.person),
                 -- Every day's count in one pass over the people (not one join probe per person and day).
                 c as (select array[${Array.from({ length: days }, (_, i) => `isum((per.days >> ${i}) & 1)`).join(', ')}] as n from per)
            select ax.b, coalesce(c.n[ax.i + 1], 0)::int as users from ax cross join c order by 1`
-        : `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
+        : `with ${axis}, ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to), quarters)}
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
@@ -848,17 +851,17 @@ export class AnalyticsRepository {
     if (!keys.length) return new Map();
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
-    // Whole organizations over whole local days of a whole-hour zone: their rows of usage_active_day
+    // Whole organizations over whole local days of a zone off UTC: their rows of usage_active_day
     // (in UTC the person rollups' indexes find a few people's days faster).
     const everyone = !f.person && !f.tokenIds?.length && !f.teamIds?.length && !f.tags?.length && !f.rawRows;
     const localMidnight = (t: number) => midnight(range.tz, localDate(range.tz, t)) === t;
-    if (everyone && f.source === 'hour' && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
+    if (everyone && (f.source === 'hour' || f.source === 'minute') && localMidnight(f.from.getTime()) && (f.openEnded || localMidnight(f.to.getTime()))) {
       const firstDay = Math.floor(f.from.getTime() / DAY_MS) * DAY_MS;
       const first = s.p(new Date(firstDay));
       const end = s.p(f.to);
       const x = activeDayRows(f, s, first, end, `r.person = any(${s.p(keys)}::text[])`);
       const r = await this.pool.query(
-        `with ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to))}
+        `with ${localDaysOfRows(x, tz, first, utcDays(firstDay, f.to), !wholeHourDays(f))}
          select p.person as k, count(*)::int as days from p where p.b >= ${s.p(f.from)}::timestamptz and p.b < ${end}::timestamptz group by 1`,
         s.params,
       );
@@ -1135,36 +1138,62 @@ export function movedParts(tz: string, from: number, to: number): { days: Date[]
 const utcDays = (firstDay: number, to: Date) => Math.floor((to.getTime() - firstDay) / DAY_MS) + 1;
 
 /**
- * CTEs ending in `p` (b, person) (without `pairs`: in `split` and `x`): the local days of a whole-hour zone on which each person of `x`
- * (bucket = UTC day, person, active_hours) was active. Per UTC day, `days` of them from `first` (a few
- * dozen): the local midnight it starts in, the next one, and after how many hours the next one
- * falls; a row's hour bits then say which of the two local days it touches.
+ * CTEs ending in `p` (b, person) (without `pairs`: in `split` and `x`): the local days on which each person of `x`
+ * (bucket = UTC day, person, active bits) was active. Per UTC day, `days` of them from `first` (a few
+ * dozen): the local midnight it starts in, the next one, and where in the UTC day the next one
+ * falls; a row's bits then say which of the two local days it touches (see `touches`): its hours
+ * in a whole-hour zone, its quarter hours where a local day starts inside an hour.
  */
-function localDaysOfRows(x: string, tz: () => string, first: string, days: number, pairs = true): string {
+function localDaysOfRows(x: string, tz: () => string, first: string, days: number, quarters: boolean, pairs = true): string {
   // An integer series: the planner then knows the split has a row per day (not a thousand) and
   // hashes it rather than the rows joined to it (activity chart 158 → 111 ms, all orgs, New York).
   const series = `(select ${first}::timestamptz + g * interval '1 day' as d from generate_series(0, ${Math.trunc(days) - 1}) g) u`;
+  // The bits of the first local day (the rest of the UTC day is the second's).
+  const half = `((1::bigint << ${QUARTERS_PER_HALF}) - 1)`;
+  const masks = quarters
+    ? `, case when k >= ${QUARTERS_PER_HALF} then ${half} else (1::bigint << k) - 1 end as a1,
+         case when k <= ${QUARTERS_PER_HALF} then 0::bigint else (1::bigint << (k - ${QUARTERS_PER_HALF})) - 1 end as p1`
+    : ', (1 << k) - 1 as m1';
+  const split = quarters
+    ? `select d, l1, l2, a1, p1, ${half} # a1 as a2, ${half} # p1 as p2 from (select *${masks} from k) k`
+    : `select d, l1, l2, m1, ((1 << 24) - 1) # m1 as m2 from (select *${masks} from k) k`;
   return `utc as (select d, date_trunc('day', d at time zone ${tz()}) at time zone ${tz()} as l1,
                          (date_trunc('day', d at time zone ${tz()}) + interval '1 day') at time zone ${tz()} as l2
                     from ${series}),
-          split as (select d, l1, l2, least(24, round(extract(epoch from l2 - d) / 3600))::int as k from utc),
+          k as (select d, l1, l2, least(${quarters ? 96 : 24}, round(extract(epoch from l2 - d) / ${quarters ? 900 : 3600}))::int as k from utc),
+          split as (${split}),
           x as (${x})${pairs ? `,
           p as (select distinct v.b, x.person
                   from x join split on split.d = x.bucket
-                  cross join lateral (values (split.l1, (1 << split.k) - 1), (split.l2, ((1 << 24) - 1) # ((1 << split.k) - 1))) v(b, mask)
-                 where (x.active_hours & v.mask) <> 0)` : ''}`;
+                  cross join lateral (values (split.l1, ${touches(quarters, 1, 'x', 'split')}), (split.l2, ${touches(quarters, 2, 'x', 'split')})) v(b, hit)
+                 where v.hit)` : ''}`;
+}
+
+/** Whether row `x` of usage_active_day has a request in the first (1) or second (2) local day of its UTC day's `split` row. */
+function touches(quarters: boolean, side: 1 | 2, x: string, split: string): string {
+  return quarters
+    ? `((${x}.active_quarters_am & ${split}.a${side}) <> 0 or (${x}.active_quarters_pm & ${split}.p${side}) <> 0)`
+    : `((${x}.active_hours & ${split}.m${side}) <> 0)`;
+}
+
+/** The zone's days start on whole hours of UTC over the range (hour bits tell them apart; otherwise quarter hours do). */
+function wholeHourDays(f: RollupFilter): boolean {
+  return f.source !== 'minute';
 }
 
 /**
  * usage_active_day rows of the filter's organizations (all of them: the every-organization rows)
- * with a bucket in [from, to): one row per UTC day and person, as (bucket, person, active_hours).
+ * with a bucket in [from, to): one row per UTC day and person, as (bucket, person, active_hours,
+ * active_quarters_am, active_quarters_pm).
  */
 function activeDayRows(f: RollupFilter, s: Sql, from: string, to: string, also?: string): string {
   const range = `r.bucket >= ${from}::timestamptz and r.bucket < ${to}::timestamptz${also ? ` and ${also}` : ''}`;
   if (!f.orgIds || f.orgIds.length === 1) {
-    return `select r.bucket, r.person, r.active_hours from usage_active_day r where r.org_id = ${s.p(f.orgIds ? f.orgIds[0] : ACTIVE_ALL_ORGS)}::uuid and ${range}`;
+    return `select r.bucket, r.person, r.active_hours, r.active_quarters_am, r.active_quarters_pm from usage_active_day r
+             where r.org_id = ${s.p(f.orgIds ? f.orgIds[0] : ACTIVE_ALL_ORGS)}::uuid and ${range}`;
   }
-  return `select r.bucket, r.person, bit_or(r.active_hours) as active_hours from usage_active_day r
+  return `select r.bucket, r.person, bit_or(r.active_hours) as active_hours, bit_or(r.active_quarters_am) as active_quarters_am, bit_or(r.active_quarters_pm) as active_quarters_pm
+            from usage_active_day r
            where r.org_id = any(${s.p(f.orgIds)}::uuid[]) and r.org_id <> '${ACTIVE_ALL_ORGS}' and ${range} group by 1, 2`;
 }
 

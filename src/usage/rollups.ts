@@ -214,14 +214,34 @@ function groupBatch(batch: UsageRecord[]): Group[] {
  * people by, see PERSON; the owner's email as it is when the row is written) with the UTC hours
  * they were active in, and the same per day for every organization together (org_id all zeros).
  * Active people per day are then a count of rows, and per local day of a whole-hour zone a look
- * at two days' hour bits, without mapping rollup rows to people on every page view.
+ * at two days' hour bits, without mapping rollup rows to people on every page view. The quarter
+ * hours they were active in (`active_quarters_am`: quarters 0-47 of the UTC day, `_pm`: 48-95)
+ * do the same for zones whose days start inside an hour (India at :30, Nepal at :45).
  */
 export const ACTIVE_ALL_ORGS = NONE_UUID;
-const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.bucket, (${personOf('u')}) collate "C" as person, bit_or(u.active_hours) as active_hours
+export const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.bucket, (${personOf('u')}) collate "C" as person, bit_or(u.active_hours) as active_hours,
+       bit_or(u.active_quarters_am) as active_quarters_am, bit_or(u.active_quarters_pm) as active_quarters_pm
   from ${src} left join app_user o on o.id = u.owner_user_id
   cross join lateral (values (u.org_id), ('${ACTIVE_ALL_ORGS}'::uuid)) o2(org_id)
  where ${where}
  group by 1, 2, 3`;
+
+/** Quarter hours in each of a UTC day's two quarter bit sets. */
+export const QUARTERS_PER_HALF = 48;
+const QUARTER_MS = 900_000;
+
+/**
+ * Minute rollup rows of [$1, $2) per UTC day and sender, with their hour and quarter-hour bits:
+ * the source ACTIVE_SELECT reads when usage_active_day is rebuilt.
+ */
+export const ACTIVE_FROM_MINUTES = `(select date_trunc('day', m.bucket at time zone 'UTC') at time zone 'UTC' as bucket, m.org_id, m.owner_user_id, m.service_account_id, m.end_user,
+         bit_or(1 << extract(hour from m.bucket at time zone 'UTC')::int) as active_hours,
+         bit_or(case when q.i < ${QUARTERS_PER_HALF} then 1::bigint << q.i else 0 end) as active_quarters_am,
+         bit_or(case when q.i >= ${QUARTERS_PER_HALF} then 1::bigint << (q.i - ${QUARTERS_PER_HALF}) else 0 end) as active_quarters_pm
+    from usage_rollup_minute m
+   cross join lateral (select (extract(hour from m.bucket at time zone 'UTC')::int * 4 + extract(minute from m.bucket at time zone 'UTC')::int / 15) as i) q
+   where m.bucket >= $1 and m.bucket < $2
+   group by 1, 2, 3, 4, 5) u`;
 
 /**
  * `usage_people_{day,month}`: the person rollup's sums keyed by the person itself (see PERSON;
@@ -266,24 +286,34 @@ function upsertPeople(batch: Group[], g: (typeof PEOPLE_GRAINS)[number]): Statem
 function upsertActive(batch: Group[]): Statement | null {
   const [org, owner, sa, eu] = (['org_id', 'owner_user_id', 'service_account_id', 'end_user'] as const).map(dimIx);
   const hours = measureIx('active_hours');
-  const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number }>();
+  const seen = new Map<string, { bucket: Date; org: string; owner: string; sa: string; eu: string; hours: number; am: bigint; pm: bigint }>();
   for (const r of batch) {
     const day = bucketMs(r.ms, 'day');
     const key = `${day}\u0000${r.dims[org]}\u0000${r.dims[owner]}\u0000${r.dims[sa]}\u0000${r.dims[eu]}`;
+    const quarter = Math.floor((r.ms - day) / QUARTER_MS);
+    const am = quarter < QUARTERS_PER_HALF ? 1n << BigInt(quarter) : 0n;
+    const pm = quarter < QUARTERS_PER_HALF ? 0n : 1n << BigInt(quarter - QUARTERS_PER_HALF);
     const cur = seen.get(key);
-    if (cur) cur.hours |= r.m[hours];
-    else seen.set(key, { bucket: new Date(day), org: r.dims[org], owner: r.dims[owner], sa: r.dims[sa], eu: r.dims[eu], hours: r.m[hours] });
+    if (cur) {
+      cur.hours |= r.m[hours];
+      cur.am |= am;
+      cur.pm |= pm;
+    } else seen.set(key, { bucket: new Date(day), org: r.dims[org], owner: r.dims[owner], sa: r.dims[sa], eu: r.dims[eu], hours: r.m[hours], am, pm });
   }
   if (!seen.size) return null;
   const rows = [...seen.values()];
-  // Rows go in key order (deadlock-free across writers); an update that adds no hour is skipped.
+  // Rows go in key order (deadlock-free across writers); an update that adds no quarter hour is skipped.
   return {
-    sql: `insert into usage_active_day as t (org_id, bucket, person, active_hours)
-     ${ACTIVE_SELECT('unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[]) as u(bucket, org_id, owner_user_id, service_account_id, end_user, active_hours)')}
+    sql: `insert into usage_active_day as t (org_id, bucket, person, active_hours, active_quarters_am, active_quarters_pm)
+     ${ACTIVE_SELECT('unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::int8[], $8::int8[]) as u(bucket, org_id, owner_user_id, service_account_id, end_user, active_hours, active_quarters_am, active_quarters_pm)')}
       order by 1, 2, 3
-     on conflict (org_id, bucket, person) do update set active_hours = t.active_hours | excluded.active_hours
-      where t.active_hours | excluded.active_hours <> t.active_hours`,
-    params: [rows.map((x) => x.bucket), rows.map((x) => x.org), rows.map((x) => x.owner), rows.map((x) => x.sa), rows.map((x) => x.eu), rows.map((x) => x.hours)],
+     on conflict (org_id, bucket, person) do update set active_hours = t.active_hours | excluded.active_hours,
+       active_quarters_am = t.active_quarters_am | excluded.active_quarters_am, active_quarters_pm = t.active_quarters_pm | excluded.active_quarters_pm
+      where t.active_quarters_am | excluded.active_quarters_am <> t.active_quarters_am or t.active_quarters_pm | excluded.active_quarters_pm <> t.active_quarters_pm`,
+    params: [
+      rows.map((x) => x.bucket), rows.map((x) => x.org), rows.map((x) => x.owner), rows.map((x) => x.sa), rows.map((x) => x.eu), rows.map((x) => x.hours),
+      rows.map((x) => String(x.am)), rows.map((x) => String(x.pm)),
+    ],
   };
 }
 
@@ -394,8 +424,8 @@ export async function rebuildRollups(client: PoolClient, from: Date, to: Date): 
     const days = [from, to];
     await client.query('delete from usage_active_day where bucket >= $1 and bucket < $2', days);
     const active = await client.query(
-      `insert into usage_active_day (org_id, bucket, person, active_hours)
-       ${ACTIVE_SELECT('usage_person_day u', 'u.bucket >= $1 and u.bucket < $2')}
+      `insert into usage_active_day (org_id, bucket, person, active_hours, active_quarters_am, active_quarters_pm)
+       ${ACTIVE_SELECT(ACTIVE_FROM_MINUTES)}
        order by 2`,
       days,
     );
