@@ -28,6 +28,7 @@ const RANGES = {
   // A zone half an hour off UTC (India, and Adelaide, Newfoundland, Nepal): hours and days begin
   // inside UTC hours.
   '30d@IN': { base: '30d', tz: 'Asia/Kolkata' },
+  '1d@IN': { base: '1d', tz: 'Asia/Kolkata' },
   // The last whole weekday before today (UTC), as a custom range: "1d" is the last 24 hours, which on
   // a Sunday or Monday morning hold a weekend day's requests, about a third of a weekday's.
   weekday: { usage: 'weekday', people: 'weekday', dashboard: 'weekday', models: 'weekday', adoption: 'weekday' },
