@@ -485,8 +485,9 @@ export class AnalyticsRepository {
     if (range.unit === 'day' && range.identity && f.source === 'day' && everyone) return this.activeUsersByDay(f, range);
     if (range.unit === 'hour' && range.identity && f.source === 'hour' && everyone) return this.activeUsersByHour(f, range);
     if (range.unit === 'day' && f.source === 'hour' && family(f, ['person'], false, 'day').name === 'usage_person') return this.activeUsersByLocalDay(f, range, everyone);
-    // Days that start inside an hour: whole organizations from usage_active_day's quarter hours.
+    // Days and hours that start inside an hour: whole organizations from usage_active_day's quarter hours.
     if (range.unit === 'day' && f.source === 'minute' && everyone) return this.activeUsersByLocalDay(f, range, true);
+    if (range.unit === 'hour' && f.source === 'minute' && everyone && f.to.getTime() - f.from.getTime() <= 62 * HOUR_MS) return this.activeUsersByLocalHour(f);
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
@@ -541,6 +542,44 @@ export class AnalyticsRepository {
            select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`;
     const r = await this.pool.query(sql, s.params);
     return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+  }
+
+  /**
+   * Active people per local hour where hours start inside UTC hours (India at :30, Nepal at :45):
+   * each local hour is four quarter hours of one or two UTC days, whose bits (per UTC day, as
+   * masks worked out here) say whether a person's day row has a request in it. Each person's
+   * hours become bits of one bigint, counted per bit in one pass.
+   */
+  private async activeUsersByLocalHour(f: RollupFilter): Promise<{ t: Date; users: number }[]> {
+    const starts: number[] = [];
+    for (let t = f.from.getTime(); t < f.to.getTime(); t += HOUR_MS) starts.push(t);
+    // Up to 62 hours fit the bits (hourly ranges are at most two local days).
+    const masks = new Map<string, { d: number; j: number; am: bigint; pm: bigint }>();
+    starts.forEach((t, j) => {
+      for (let q = t; q < t + HOUR_MS; q += 900_000) {
+        const d = Math.floor(q / DAY_MS) * DAY_MS;
+        const i = (q - d) / 900_000;
+        const k = `${d}:${j}`;
+        const m = masks.get(k) ?? { d, j, am: 0n, pm: 0n };
+        if (i < QUARTERS_PER_HALF) m.am |= 1n << BigInt(i);
+        else m.pm |= 1n << BigInt(i - QUARTERS_PER_HALF);
+        masks.set(k, m);
+      }
+    });
+    const ms = [...masks.values()];
+    const s = new Sql();
+    const x = activeDayRows(f, s, s.p(new Date(Math.floor(f.from.getTime() / DAY_MS) * DAY_MS)), s.p(f.to));
+    const r = await this.pool.query(
+      `with m as (select * from unnest(${s.p(ms.map((m) => new Date(m.d)))}::timestamptz[], ${s.p(ms.map((m) => m.j))}::int[],
+                                        ${s.p(ms.map((m) => String(m.am)))}::int8[], ${s.p(ms.map((m) => String(m.pm)))}::int8[]) m(d, j, am, pm)),
+            x as (${x}),
+            per as (select bit_or(case when (x.active_quarters_am & m.am) <> 0 or (x.active_quarters_pm & m.pm) <> 0 then 1::bigint << m.j else 0 end) as hours
+                      from x join m on m.d = x.bucket group by x.person)
+       select array[${starts.map((_, j) => `isum((per.hours >> ${j}) & 1)`).join(', ')}] as n from per`,
+      s.params,
+    );
+    const n = (r.rows[0]?.n ?? []) as (string | number | null)[];
+    return starts.map((t, j) => ({ t: new Date(t), users: N(n[j]) }));
   }
 
   /** Active people per hour (whole-hour zones): the hour bits of usage_active_day rows. */
@@ -1095,7 +1134,7 @@ interface MovedMinutes {
  * it that belong to another local day. Every hour of every such UTC day is looked at, also past
  * `to`: the day row holds them all, and a closed range's last day row includes the hours after it.
  */
-export function movedParts(tz: string, from: number, to: number): { days: Date[]; dayIs: Date[]; hours: MovedHours; minutes: MovedMinutes } {
+function movedParts(tz: string, from: number, to: number): { days: Date[]; dayIs: Date[]; hours: MovedHours; minutes: MovedMinutes } {
   const first = Math.floor(from / DAY_MS) * DAY_MS;
   const localDay = (t: number) => new Date(midnight(tz, localDate(tz, t)));
   const days: Date[] = [];
