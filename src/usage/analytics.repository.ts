@@ -333,7 +333,15 @@ export function spans(f: RollupFilter, months: boolean): Span[] {
     const start = Math.ceil(from / DAY_MS) * DAY_MS;
     // Open-ended: nothing is stored past `to`, so the day holding it reads as whole.
     const end = f.openEnded ? Math.max(to, start) : Math.floor(to / DAY_MS) * DAY_MS;
-    const part = (a: number, b: number): Span[] => (f.rawRows ? [{ from: new Date(a), to: new Date(b), g: f.source }] : partialDay(a, b, f.source, f.openEnded === true && b >= to));
+    const part = (a: number, b: number): Span[] => {
+      if (f.rawRows) return [{ from: new Date(a), to: new Date(b), g: f.source }];
+      // Minutes (a :30 or :45 zone's local midnight) only up to the first and from the last whole hour.
+      const ha = Math.ceil(a / HOUR_MS) * HOUR_MS;
+      const hb = Math.floor(b / HOUR_MS) * HOUR_MS;
+      if (f.source !== 'minute' || ha >= hb) return partialDay(a, b, f.source, f.openEnded === true && b >= to);
+      const minutes = (x: number, y: number): Span[] => (x < y ? [{ from: new Date(x), to: new Date(y), g: 'minute' }] : []);
+      return [...minutes(a, ha), ...partialDay(ha, hb, 'hour', f.openEnded === true && hb >= to), ...minutes(hb, b)];
+    };
     if (end <= start) {
       // Within one UTC day, or across one midnight without a whole day between.
       if (f.openEnded || to <= start) return part(from, f.openEnded ? start : to);
@@ -1029,11 +1037,11 @@ export class AnalyticsRepository {
 }
 
 /**
- * Whole organizations' people (no person, token or tag filter; UTC days or whole-hour zones;
- * raw rows cannot stand in): read from usage_people, keyed by person already.
+ * Whole organizations' people (no person, token or tag filter; raw rows cannot stand in): read
+ * from usage_people, keyed by person already (partial days from person hour or minute rows).
  */
 function peopleKeyed(f: RollupFilter): boolean {
-  return !f.person && !f.tokenIds?.length && !f.tags?.length && !f.rawRows && (f.source === 'day' || f.source === 'hour');
+  return !f.person && !f.tokenIds?.length && !f.tags?.length && !f.rawRows;
 }
 
 /**
@@ -1048,7 +1056,7 @@ function peopleRows(f: RollupFilter, s: Sql): string {
     const sign = sp.sign ? '-' : '';
     return sp.g === 'day' || sp.g === 'month'
       ? `select r.person, r.team_id, ${sums(sign)} from usage_people_${sp.g} r where ${conds}`
-      : `select (${PERSON_R}) collate "C" as person, r.team_id, ${sums(sign)} from usage_person_${sp.g} r left join app_user o on o.id = r.owner_user_id where ${conds}`;
+      : `select (${PERSON_R}) collate "C" as person, r.team_id, ${sums(sign)} from ${sp.g === 'minute' ? 'usage_rollup' : 'usage_person'}_${sp.g} r left join app_user o on o.id = r.owner_user_id where ${conds}`;
   });
   return `(${parts.join(' union all ')})`;
 }

@@ -285,7 +285,7 @@ async function checkRaw(pool, ctx) {
   const onRollups = new AnalyticsRepository(pool);
   const onRaw = new AnalyticsRepository(rawPool(pool));
   const bad = [];
-  for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['globalAdmin', '30d'], ['member', '1w']]) {
+  for (const [role, key] of [['globalAdmin', '1d'], ['orgAdmin', '30d@NY'], ['globalAdmin', '30d'], ['member', '1w'], ['orgAdmin', '30d@IN'], ['globalAdmin', '1d@IN']]) {
     const range = resolve('people', key);
     const scope = scopeOf(role, ctx);
     const f = { from: range.from, to: range.to, source: range.source, openEnded: range.openEnded, orgIds: scope.orgIds, person: scope.person };
