@@ -499,6 +499,19 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
+    // A member's (or a filter's) people per local day there: requests per local day and sender,
+    // from day rows plus what belongs to another local day; active where they add up to more than none.
+    const local = range.unit === 'day' && f.source === 'minute' ? localDayRows(f, range, s, ['person']) : null;
+    if (local) {
+      const r = await this.pool.query(
+        `with ${axis},
+              x as (select r.b, r.owner_user_id, r.service_account_id, ${EU('r.end_user')} as eu from ${local} r group by 1, 2, 3, 4 having isum(r.requests) > 0),
+              p as (select distinct x.b, ${PERSON} as person from x left join app_user o on o.id = x.owner_user_id)
+         select axis.b, count(p.person)::int as users from axis left join p on p.b = axis.b group by 1 order by 1`,
+        s.params,
+      );
+      return r.rows.map((x) => ({ t: new Date(x.b), users: N(x.users) }));
+    }
     const w = where(f, s);
     const r = await this.pool.query(
       // One row per person and bucket: join the owner once per row and hash (bucket, person) in one pass.
