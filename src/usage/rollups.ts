@@ -219,7 +219,7 @@ function groupBatch(batch: UsageRecord[]): Group[] {
  * do the same for zones whose days start inside an hour (India at :30, Nepal at :45).
  */
 export const ACTIVE_ALL_ORGS = NONE_UUID;
-export const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.bucket, (${personOf('u')}) collate "C" as person, bit_or(u.active_hours) as active_hours,
+const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.bucket, (${personOf('u')}) collate "C" as person, bit_or(u.active_hours) as active_hours,
        bit_or(u.active_quarters_am) as active_quarters_am, bit_or(u.active_quarters_pm) as active_quarters_pm
   from ${src} left join app_user o on o.id = u.owner_user_id
   cross join lateral (values (u.org_id), ('${ACTIVE_ALL_ORGS}'::uuid)) o2(org_id)
@@ -234,7 +234,7 @@ const QUARTER_MS = 900_000;
  * Minute rollup rows of [$1, $2) per UTC day and sender, with their hour and quarter-hour bits:
  * the source ACTIVE_SELECT reads when usage_active_day is rebuilt.
  */
-export const ACTIVE_FROM_MINUTES = `(select date_trunc('day', m.bucket at time zone 'UTC') at time zone 'UTC' as bucket, m.org_id, m.owner_user_id, m.service_account_id, m.end_user,
+const ACTIVE_FROM_MINUTES = `(select date_trunc('day', m.bucket at time zone 'UTC') at time zone 'UTC' as bucket, m.org_id, m.owner_user_id, m.service_account_id, m.end_user,
          bit_or(1 << extract(hour from m.bucket at time zone 'UTC')::int) as active_hours,
          bit_or(case when q.i < ${QUARTERS_PER_HALF} then 1::bigint << q.i else 0 end) as active_quarters_am,
          bit_or(case when q.i >= ${QUARTERS_PER_HALF} then 1::bigint << (q.i - ${QUARTERS_PER_HALF}) else 0 end) as active_quarters_pm
