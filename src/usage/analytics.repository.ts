@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Pool, PoolConfig } from 'pg';
 import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, QUARTERS_PER_HALF, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
-import { localDate, midnight } from './time-zone';
+import { hourStart, localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
 
 /**
@@ -499,9 +499,9 @@ export class AnalyticsRepository {
     const s = new Sql();
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
-    // A member's (or a filter's) people per local day there: requests per local day and sender,
+    // A member's (or a filter's) people per local day or hour there: requests per bucket and sender,
     // from day rows plus what belongs to another local day; active where they add up to more than none.
-    const local = range.unit === 'day' && f.source === 'minute' ? localDayRows(f, range, s, ['person']) : null;
+    const local = f.source === 'minute' ? localDayRows(f, range, s, ['person']) : null;
     if (local) {
       const r = await this.pool.query(
         `with ${axis},
@@ -1082,15 +1082,22 @@ function peopleRows(f: RollupFilter, s: Sql): string {
  * (five a day in New York, none in UTC), and in a zone whose days start inside an hour (India,
  * Adelaide, Newfoundland, Nepal) the minutes of that hour from minute rows. Thirty New York days are
  * 31 day buckets and about 155 hour buckets instead of 720, thirty Indian days add some 900 minute
- * buckets instead of 43,200. Which local day each of those buckets counts for is worked out here (a
- * few hundred instants) and joined to the rows, not computed per row with AT TIME ZONE. Null when
- * the query cannot be answered this way.
+ * buckets instead of 43,200. Per local hour in such a zone, UTC hour rows stand for the local
+ * hour holding their start and the minutes past the next local hour's start move (half the minute
+ * rows in India, a quarter in Nepal). Which local day each of those buckets counts for is worked
+ * out here (a few hundred instants) and joined to the rows, not computed per row with AT TIME
+ * ZONE. Null when the query cannot be answered this way.
  */
 function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Need[], branches: string[] = [], keep?: string[]): string | null {
-  if (range.unit !== 'day' || (f.source !== 'hour' && f.source !== 'minute') || f.rawRows) return null;
-  const fam = family(f, needs, false, 'day');
+  if (f.rawRows) return null;
+  // Local hours that start inside UTC hours (India at :30): each UTC hour row counts for the local
+  // hour holding its start, and the minutes of it from the next local hour's start on move there.
+  const hourly = range.unit === 'hour';
+  if (hourly ? f.source !== 'minute' : range.unit !== 'day' || (f.source !== 'hour' && f.source !== 'minute')) return null;
+  const big = hourly ? 'hour' : 'day';
+  const fam = family(f, needs, false, big);
   if (!fam.grains.includes('hour')) return null;
-  const moved = movedParts(range.tz, f.from.getTime(), f.to.getTime());
+  const moved = hourly ? movedMinutesOfHours(range.tz, f.from.getTime(), f.to.getTime()) : movedParts(range.tz, f.from.getTime(), f.to.getTime());
   // With `keep`, only those dimensions: the hour rows are summed over the others before each is
   // counted for two local days (a chart per model: one row per model and hour, not one per model,
   // endpoint class, status class and organization).
@@ -1098,10 +1105,10 @@ function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Nee
   const dims = cols.map((c) => `r.${c}`).join(', ');
   const narrow = narrowing(f, s);
   const each = (base: string[]) => (branches.length ? branches.map((b) => [...base, ...narrow, b]) : [[...base, ...narrow]]).map((c) => c.join(' and '));
-  const dayMap = `unnest(${s.p(moved.days)}::timestamptz[], ${s.p(moved.dayIs)}::timestamptz[]) m(d, b)`;
-  const parts = each([`r.bucket >= ${s.p(moved.days[0])}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`]).map(
+  const rowMap = `unnest(${s.p(moved.rows)}::timestamptz[], ${s.p(moved.rowIs)}::timestamptz[]) m(d, b)`;
+  const parts = each([`r.bucket >= ${s.p(moved.rows[0])}::timestamptz`, `r.bucket < ${s.p(f.to)}::timestamptz`]).map(
     (w) => `select m.b, ${[dims, ...fam.measures.map((m) => `r.${m}`)].filter(Boolean).join(', ')}
-              from ${fam.name}_day r join ${dayMap} on m.d = r.bucket where ${w}`,
+              from ${fam.name}_${big} r join ${rowMap} on m.d = r.bucket where ${w}`,
   );
   if (moved.hours.at.length) {
     const at = s.p(moved.hours.at);
@@ -1155,7 +1162,15 @@ interface MovedMinutes {
  * it that belong to another local day. Every hour of every such UTC day is looked at, also past
  * `to`: the day row holds them all, and a closed range's last day row includes the hours after it.
  */
-function movedParts(tz: string, from: number, to: number): { days: Date[]; dayIs: Date[]; hours: MovedHours; minutes: MovedMinutes } {
+interface Moved {
+  /** The UTC day (or hour) rows read whole, and the local day (hour) each counts for. */
+  rows: Date[];
+  rowIs: Date[];
+  hours: MovedHours;
+  minutes: MovedMinutes;
+}
+
+function movedParts(tz: string, from: number, to: number): Moved {
   const first = Math.floor(from / DAY_MS) * DAY_MS;
   const localDay = (t: number) => new Date(midnight(tz, localDate(tz, t)));
   const days: Date[] = [];
@@ -1191,7 +1206,29 @@ function movedParts(tz: string, from: number, to: number): { days: Date[]; dayIs
       if (endDate !== noonDate) moveMinutes(cut, h + HOUR_MS, new Date(cut), noon);
     }
   }
-  return { days, dayIs, hours, minutes };
+  return { rows: days, rowIs: dayIs, hours, minutes };
+}
+
+/**
+ * For the UTC hours from the one holding `from` to the one holding `to`: the local hour holding
+ * each one's start, and its minutes from the next local hour's start on (thirty an hour in India,
+ * fifteen in Nepal), which count for that next local hour.
+ */
+function movedMinutesOfHours(tz: string, from: number, to: number): Moved {
+  const out: Moved = { rows: [], rowIs: [], hours: { at: [], own: [], noon: [] }, minutes: { lo: [], hi: [], own: [], noon: [] } };
+  for (let h = Math.floor(from / HOUR_MS) * HOUR_MS; h < to; h += HOUR_MS) {
+    const own = new Date(hourStart(tz, h));
+    out.rows.push(new Date(h));
+    out.rowIs.push(own);
+    const next = own.getTime() + HOUR_MS;
+    if (next > h && next < h + HOUR_MS) {
+      out.minutes.lo.push(new Date(next));
+      out.minutes.hi.push(new Date(h + HOUR_MS));
+      out.minutes.own.push(new Date(next));
+      out.minutes.noon.push(own);
+    }
+  }
+  return out;
 }
 
 /** UTC days from the midnight `firstDay` up to `to` (the day holding `to` included). */
