@@ -500,7 +500,7 @@ export class AnalyticsRepository {
     const tz = s.lazy(range.tz, 'text');
     const axis = axisCte(range, s, tz);
     // A member's (or a filter's) people per local day or hour there: requests per bucket and sender,
-    // from day rows plus what belongs to another local day; active where they add up to more than none.
+    // from day (hour) rows plus what belongs to another bucket; active where they add up to more than none.
     const local = f.source === 'minute' ? localDayRows(f, range, s, ['person']) : null;
     if (local) {
       const r = await this.pool.query(
