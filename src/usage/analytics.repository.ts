@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { Pool, PoolConfig } from 'pg';
-import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, QUARTERS_PER_HALF, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
+import { ACTIVE_ALL_ORGS, DAY_MS, EU, HOUR_MS, NONE_UUID, PERSON, personOf, QUARTER_MS, QUARTERS_PER_HALF, ROLLUP_TABLES, RollupTable, sumOf } from './rollups';
 import type { AnalyticsRange, Unit } from './analytics-range';
 import { hourStart, localDate, midnight } from './time-zone';
 import type { Grain, Granularity } from './rollups';
@@ -469,7 +469,7 @@ export class AnalyticsRepository {
     const { needs, cols, key: dim } = split ? SPLITS[split] : NO_SPLIT;
     // Per local day: group by the split's own columns and make the key of the groups (not of every
     // row). An hour moved to its own local day leaves a group summing to nothing in the noon's: dropped.
-    const local = localDayRows(f, range, s, needs, [], cols);
+    const local = localBucketRows(f, range, s, needs, [], cols);
     const d = local
       ? `select r.b, ${dim} as k, r.requests, r.failures, r.input_tokens, r.output_tokens, r.cost_micros
            from (select r.b, ${[...cols.map((c) => `r.${c}`), MEASURE_SUMS()].join(', ')} from ${local} r group by r.b${cols.map((c) => `, r.${c}`).join('')}
@@ -501,7 +501,7 @@ export class AnalyticsRepository {
     const axis = axisCte(range, s, tz);
     // A member's (or a filter's) people per local day or hour there: requests per bucket and sender,
     // from day (hour) rows plus what belongs to another bucket; active where they add up to more than none.
-    const local = f.source === 'minute' ? localDayRows(f, range, s, ['person']) : null;
+    const local = f.source === 'minute' ? localBucketRows(f, range, s, ['person']) : null;
     if (local) {
       const r = await this.pool.query(
         `with ${axis},
@@ -577,9 +577,9 @@ export class AnalyticsRepository {
     // Up to 62 hours fit the bits (hourly ranges are at most two local days).
     const masks = new Map<string, { d: number; j: number; am: bigint; pm: bigint }>();
     starts.forEach((t, j) => {
-      for (let q = t; q < t + HOUR_MS; q += 900_000) {
+      for (let q = t; q < t + HOUR_MS; q += QUARTER_MS) {
         const d = Math.floor(q / DAY_MS) * DAY_MS;
-        const i = (q - d) / 900_000;
+        const i = (q - d) / QUARTER_MS;
         const k = `${d}:${j}`;
         const m = masks.get(k) ?? { d, j, am: 0n, pm: 0n };
         if (i < QUARTERS_PER_HALF) m.am |= 1n << BigInt(i);
@@ -873,7 +873,7 @@ export class AnalyticsRepository {
     const tz = s.lazy(range.tz, 'text');
     const branches = view === 'team' ? [`r.team_id::text = any(${s.p(keys)}::text[])`] : personBranches(s, keys);
     const needs: Need[] = view === 'team' ? ['team'] : ['person'];
-    const local = localDayRows(f, range, s, needs, branches);
+    const local = localBucketRows(f, range, s, needs, branches);
     const [src, b] = local ? [local, 'r.b'] : [rows(f, s, needs, { branches }), bucketExpr(range.unit, 'r.bucket', tz, range.identity)];
     const r = await this.pool.query(
       view === 'team'
@@ -1088,7 +1088,7 @@ function peopleRows(f: RollupFilter, s: Sql): string {
  * out here (a few hundred instants) and joined to the rows, not computed per row with AT TIME
  * ZONE. Null when the query cannot be answered this way.
  */
-function localDayRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Need[], branches: string[] = [], keep?: string[]): string | null {
+function localBucketRows(f: RollupFilter, range: AnalyticsRange, s: Sql, needs: Need[], branches: string[] = [], keep?: string[]): string | null {
   if (f.rawRows) return null;
   // Local hours that start inside UTC hours (India at :30): each UTC hour row counts for the local
   // hour holding its start, and the minutes of it from the next local hour's start on move there.
@@ -1156,12 +1156,6 @@ interface MovedMinutes {
   noon: Date[];
 }
 
-/**
- * For the UTC days from the one holding `from` up to the one holding `to`: each day, the local day
- * holding its noon, and the hours (and, where a local day starts inside an hour, the minutes) of
- * it that belong to another local day. Every hour of every such UTC day is looked at, also past
- * `to`: the day row holds them all, and a closed range's last day row includes the hours after it.
- */
 interface Moved {
   /** The UTC day (or hour) rows read whole, and the local day (hour) each counts for. */
   rows: Date[];
@@ -1170,6 +1164,12 @@ interface Moved {
   minutes: MovedMinutes;
 }
 
+/**
+ * For the UTC days from the one holding `from` up to the one holding `to`: each day, the local day
+ * holding its noon, and the hours (and, where a local day starts inside an hour, the minutes) of
+ * it that belong to another local day. Every hour of every such UTC day is looked at, also past
+ * `to`: the day row holds them all, and a closed range's last day row includes the hours after it.
+ */
 function movedParts(tz: string, from: number, to: number): Moved {
   const first = Math.floor(from / DAY_MS) * DAY_MS;
   const localDay = (t: number) => new Date(midnight(tz, localDate(tz, t)));

@@ -228,7 +228,7 @@ const ACTIVE_SELECT = (src: string, where = 'true') => `select o2.org_id, u.buck
 
 /** Quarter hours in each of a UTC day's two quarter bit sets. */
 export const QUARTERS_PER_HALF = 48;
-const QUARTER_MS = 900_000;
+export const QUARTER_MS = 900_000;
 
 /**
  * Minute rollup rows of [$1, $2) per UTC day and sender, with their hour and quarter-hour bits:
